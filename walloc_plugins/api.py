@@ -1,0 +1,366 @@
+"""High-level API on numpy arrays and bytes: compress, decompress, save, load."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from . import container as wlc
+from .codec import Latent, WallocCodec
+from .errors import ContainerError, InputError
+from .files import Source, atomic_write, open_source
+from .registry import find_entry, get_coder, load_codec
+
+__all__ = [
+    "DEFAULT_CODECS",
+    "compress",
+    "compress_to_file",
+    "decode_audio_frames",
+    "decompress",
+    "decompress_from_file",
+    "encode_audio_frames",
+    "load",
+    "save",
+]
+
+# Codec chosen by modality and channel count when the caller names none.
+DEFAULT_CODECS = {("image", 1): "gray-16x-linear", ("image", 3): "rgb-16x-linear", ("audio", 2): "stereo-20x-linear"}
+DEFAULT_CODER = "webp"
+TILE = 256  # latent positions per side of one LATN chunk
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+_METADATA_KEYS = ("exif", "icc_profile", "xmp", "tags")
+
+
+def compress(
+    array: Any,
+    codec: str | WallocCodec | None = None,
+    *,
+    sample_rate: int | None = None,
+    coder: str = DEFAULT_CODER,
+    metadata: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Compress an image or an audio signal to .wlc bytes.
+
+    Args:
+        array: an image ``[H, W]`` or ``[H, W, C]`` (uint8, or float in [0, 1]); with
+            ``sample_rate``, audio ``[T]`` or ``[T, C]`` (float in [-1, 1] or int16).
+            One channel more than the codec's is an alpha channel, stored losslessly.
+        codec: a registered name, a loaded ``WallocCodec``, or None for the default of the
+            modality and channel count (``DEFAULT_CODECS``).
+        sample_rate: audio only, in Hz; must equal the codec's rate.
+        coder: the entropy coder's registered name.
+        metadata: optional ``exif``, ``icc_profile``, ``xmp`` (bytes) and, for audio,
+            ``tags`` (a str-to-str mapping); kept byte for byte.
+
+    Raises:
+        InputError: bad shape, dtype, values or sample rate.
+        UnknownCodecError, UnknownCoderError: no such codec or coder.
+    """
+    out = io.BytesIO()
+    compress_to_file(out, array, codec, sample_rate=sample_rate, coder=coder, metadata=metadata)
+    return out.getvalue()
+
+
+def decompress(data: Source, codec: WallocCodec | None = None) -> np.ndarray:
+    """Decode .wlc bytes (or a path or file) to an array shaped like ``compress``'s input.
+
+    Images come back as uint8 ``[H, W]`` or ``[H, W, C]``, audio as float32 ``[T, C]`` at
+    the header's ``sample_rate`` (see ``walloc_plugins.read_header``).
+    """
+    with open_source(data) as fo:
+        return decompress_from_file(fo, codec)
+
+
+def save(path: str | os.PathLike, array: Any, codec: str | WallocCodec | None = None, **options: Any) -> None:
+    """``compress`` to ``path`` atomically (a failed save leaves no file behind)."""
+    data = compress(array, codec, **options)
+    with atomic_write(path) as fo:
+        fo.write(data)
+
+
+def load(path: str | os.PathLike, codec: WallocCodec | None = None) -> np.ndarray:
+    """``decompress`` the .wlc file at ``path``."""
+    return decompress(path, codec)
+
+
+def compress_to_file(
+    fo: IO[bytes],
+    array: Any,
+    codec: str | WallocCodec | None = None,
+    *,
+    sample_rate: int | None = None,
+    coder: str = DEFAULT_CODER,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """``compress`` into an open binary file (which may be a non-seekable pipe)."""
+    modality = "image" if sample_rate is None else "audio"
+    signal = _image_tensor(array) if modality == "image" else _audio_tensor(array)
+    model = _resolve_codec(codec, modality, signal.shape[0])
+    entropy = get_coder(coder)
+    metadata = _check_metadata(metadata or {}, modality)
+    if model.config.modality != modality:
+        raise InputError(f"codec {model.name!r} codes {model.config.modality}, not {modality}")
+    if modality == "image":
+        _compress_image(fo, model, entropy, signal, metadata)
+    else:
+        if sample_rate != model.config.sample_rate:
+            raise InputError(
+                f"codec {model.name!r} codes {model.config.sample_rate} Hz audio, got "
+                f"{sample_rate} Hz; resample first"
+            )
+        writer = wlc.WlcWriter(fo, _header(model, entropy.name, signal.shape[0]))
+        _write_metadata(writer, metadata)
+        for num_samples, gain, q in encode_audio_frames(model, signal):
+            writer.write_frame(num_samples, gain, entropy.encode(q))
+        writer.close()
+
+
+def decompress_from_file(fo: IO[bytes], codec: WallocCodec | None = None) -> np.ndarray:
+    """``decompress`` from an open binary file."""
+    reader = wlc.WlcReader(fo)
+    header = reader.header
+    model = codec if codec is not None else codec_for(header)
+    entropy = get_coder(header.coder)
+    if header.modality == "audio":
+        frames = [x for x in decode_audio_frames(model, entropy, header, reader.data_chunks())]
+        audio = np.concatenate(frames, axis=1) if frames else np.zeros((header.channels, 0), np.float32)
+        return np.ascontiguousarray(audio.T)
+    return _decompress_image(reader, model, entropy)
+
+
+def codec_for(header: wlc.WlcHeader) -> WallocCodec:
+    """The installed codec that wrote a file (same weights), or a clear error."""
+    return load_codec(find_entry(header.codec, header.weights).name)
+
+
+# -- images --------------------------------------------------------------------------------
+def _compress_image(
+    fo: IO[bytes], model: WallocCodec, entropy: Any, signal: torch.Tensor, metadata: dict
+) -> None:
+    alpha = signal[model.config.channels :] if signal.shape[0] > model.config.channels else None
+    latent = model.encode(signal[: model.config.channels])
+    height, width = latent.size
+    stride = model.config.stride
+    header = _header(
+        model,
+        entropy.name,
+        model.config.channels,
+        size=(height, width),
+        padding=((0, -height % stride), (0, -width % stride)),
+        tile=(TILE, TILE),
+        mode=_MODES.get(signal.shape[0], f"{signal.shape[0]}ch"),
+        alpha=alpha is not None,
+    )
+    writer = wlc.WlcWriter(fo, header)
+    _write_metadata(writer, metadata)
+    q = latent.q.cpu().numpy()
+    for row in range(0, q.shape[1], TILE):
+        for col in range(0, q.shape[2], TILE):
+            writer.write_chunk(wlc.LATENT, entropy.encode(q[:, row : row + TILE, col : col + TILE]))
+    if alpha is not None:
+        writer.write_chunk(wlc.ALPHA, _encode_alpha(alpha))
+    writer.close()
+
+
+def _decompress_image(reader: wlc.WlcReader, model: WallocCodec, entropy: Any) -> np.ndarray:
+    header = reader.header
+    _check_fits(model, header)
+    rows, cols = header.latent_grid
+    tile_rows, tile_cols = header.tile_grid
+    tiles: list[np.ndarray] = []
+    alpha = None
+    for kind, payload in reader.data_chunks():
+        if kind == wlc.LATENT and len(tiles) < tile_rows * tile_cols:
+            r, c = divmod(len(tiles), tile_cols)
+            shape = (
+                header.latent_channels,
+                min(header.tile[0], rows - r * header.tile[0]),
+                min(header.tile[1], cols - c * header.tile[1]),
+            )
+            tiles.append(entropy.decode(payload, shape))
+        elif kind == wlc.ALPHA and header.alpha and alpha is None:
+            alpha = _decode_alpha(payload, header.size)
+        else:
+            raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc image")
+    if len(tiles) != tile_rows * tile_cols or header.alpha != (alpha is not None):
+        raise ContainerError("corrupt .wlc image: chunks missing")
+    q = np.concatenate(
+        [np.concatenate(tiles[r * tile_cols : (r + 1) * tile_cols], axis=2) for r in range(tile_rows)],
+        axis=1,
+    )
+    pixels = model.decode(Latent(q=torch.from_numpy(q), size=header.size))
+    image = (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    if alpha is not None:
+        image = np.concatenate([image, alpha[..., None]], axis=2)
+    return image[..., 0] if image.shape[2] == 1 else image
+
+
+def _encode_alpha(alpha: torch.Tensor) -> bytes:
+    from PIL import Image
+
+    plane = (alpha[0] * 255).round().to(torch.uint8).cpu().numpy()
+    out = io.BytesIO()
+    Image.fromarray(plane, "L").save(out, "PNG", optimize=False, compress_level=6)
+    return out.getvalue()
+
+
+def _decode_alpha(payload: bytes, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(payload), formats=["PNG"]) as image:
+            if image.mode != "L" or image.size != size[::-1]:
+                raise ContainerError(f"corrupt .wlc alpha plane: {image.mode} {image.size}")
+            return np.asarray(image)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        if isinstance(exc, ContainerError):
+            raise
+        raise ContainerError(f"corrupt .wlc alpha plane: {exc}") from None
+
+
+def _image_tensor(array: Any) -> torch.Tensor:
+    """``[H, W]`` or ``[H, W, C]`` uint8/float array to a float ``[C, H, W]`` tensor in [0, 1]."""
+    x = np.asarray(array)
+    if x.ndim not in (2, 3) or 0 in x.shape:
+        raise InputError(f"an image must be [H, W] or [H, W, C], got shape {x.shape}")
+    if x.dtype == np.uint8:
+        t = torch.from_numpy(x.astype(np.float32) / 255)
+    elif x.dtype.kind == "f":
+        if not np.isfinite(x).all():
+            raise InputError("image contains NaN or infinite values")
+        t = torch.from_numpy(np.clip(x, 0, 1).astype(np.float32))
+    else:
+        raise InputError(f"an image must be uint8 or float in [0, 1], got {x.dtype}")
+    return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+
+
+# -- audio ---------------------------------------------------------------------------------
+def encode_audio_frames(model: WallocCodec, signal: torch.Tensor) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Split ``[C, T]`` into frames of ``frame_length`` and encode each independently.
+
+    Yields ``(samples, gain, q)`` with ``q`` an int8 ``[D, t]`` array; full frames are
+    encoded in batches for speed.
+    """
+    frame = model.config.frame_length
+    full = signal.shape[1] // frame
+    for start in range(0, full, 16):
+        stop = min(full, start + 16)
+        batch = signal[:, start * frame : stop * frame].reshape(signal.shape[0], stop - start, frame)
+        latent = model.encode(batch.transpose(0, 1))
+        for q, gain in zip(latent.q.cpu().numpy(), latent.gain.tolist()):  # type: ignore[union-attr]
+            yield frame, gain, q
+    tail = signal[:, full * frame :]
+    if tail.shape[1]:
+        latent = model.encode(tail)
+        yield tail.shape[1], float(latent.gain), latent.q.cpu().numpy()  # type: ignore[arg-type]
+
+
+def decode_audio_frames(
+    model: WallocCodec, entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]]
+) -> Iterator[np.ndarray]:
+    """Decode FRAM chunks one by one to float32 ``[C, samples]`` arrays (progressive)."""
+    _check_fits(model, header)
+    for kind, payload in chunks:
+        if kind != wlc.FRAME:
+            raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc audio stream")
+        num_samples, gain, coded = wlc.unpack_frame(payload)
+        if num_samples > header.frame_length:  # type: ignore[operator]
+            raise ContainerError(f"corrupt .wlc audio frame of {num_samples} samples")
+        shape = (header.latent_channels, -(-num_samples // header.stride))
+        q = torch.from_numpy(entropy.decode(coded, shape).copy())
+        latent = Latent(q=q, size=(num_samples,), gain=torch.tensor(gain, dtype=torch.float32))
+        yield model.decode(latent).cpu().numpy()
+
+
+def _audio_tensor(array: Any) -> torch.Tensor:
+    """``[T]`` or ``[T, C]`` float/int16 array to a float ``[C, T]`` tensor in [-1, 1]."""
+    x = np.asarray(array)
+    if x.ndim not in (1, 2) or 0 in x.shape:
+        raise InputError(f"audio must be [T] or [T, C], got shape {x.shape}")
+    if x.dtype == np.int16:
+        x = x.astype(np.float32) / 32768
+    elif x.dtype.kind != "f":
+        raise InputError(f"audio must be float in [-1, 1] or int16, got {x.dtype}")
+    elif not np.isfinite(x).all():
+        raise InputError("audio contains NaN or infinite values")
+    x = x.reshape(len(x), -1)
+    return torch.from_numpy(np.ascontiguousarray(x.T, dtype=np.float32))
+
+
+# -- shared --------------------------------------------------------------------------------
+def _resolve_codec(codec: str | WallocCodec | None, modality: str, channels: int) -> WallocCodec:
+    if isinstance(codec, WallocCodec):
+        return codec
+    if codec is None:
+        key = (modality, channels - 1 if modality == "image" and channels in (2, 4) else channels)
+        if key not in DEFAULT_CODECS:
+            raise InputError(
+                f"no default codec for {modality} with {channels} channels; pass codec=..."
+            )
+        codec = DEFAULT_CODECS[key]
+    model = load_codec(codec)
+    extra = channels - model.config.channels
+    if modality == "image" and extra not in (0, 1) or modality == "audio" and extra:
+        raise InputError(
+            f"codec {model.name!r} codes {model.config.channels} channels, got {channels}"
+        )
+    return model
+
+
+def _header(model: WallocCodec, coder: str, channels: int, **fields: Any) -> wlc.WlcHeader:
+    cfg = model.config
+    if cfg.modality == "audio":
+        fields.update(sample_rate=cfg.sample_rate, frame_length=cfg.frame_length)
+    return wlc.WlcHeader(
+        modality=cfg.modality,
+        codec=model.name,
+        weights=model.weights_sha256(),
+        coder=coder,
+        channels=channels,
+        levels=cfg.levels,
+        latent_channels=cfg.latent_dim,
+        latent_bits=cfg.latent_bits,
+        **fields,
+    )
+
+
+def _check_fits(model: WallocCodec, header: wlc.WlcHeader) -> None:
+    cfg = model.config
+    if (cfg.modality, cfg.channels, cfg.levels, cfg.latent_dim) != (
+        header.modality,
+        header.channels,
+        header.levels,
+        header.latent_channels,
+    ):
+        raise ContainerError(f"this .wlc file does not fit codec {model.name!r} ({cfg})")
+
+
+def _check_metadata(metadata: Mapping[str, Any], modality: str) -> dict[str, Any]:
+    unknown = sorted(set(metadata) - set(_METADATA_KEYS))
+    if unknown:
+        raise InputError(f"unknown metadata keys {unknown}; allowed: {list(_METADATA_KEYS)}")
+    checked = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        if key == "tags":
+            if not isinstance(value, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise InputError("metadata 'tags' must map str to str")
+        elif not isinstance(value, (bytes, bytearray)):
+            raise InputError(f"metadata {key!r} must be bytes, got {type(value).__name__}")
+        checked[key] = value
+    return checked
+
+
+def _write_metadata(writer: wlc.WlcWriter, metadata: dict[str, Any]) -> None:
+    kinds = {name: kind for kind, name in wlc.METADATA_CHUNKS.items()}
+    for key, value in metadata.items():
+        payload = wlc.encode_tags(value) if key == "tags" else bytes(value)
+        writer.write_chunk(kinds[key], payload)

@@ -1,0 +1,40 @@
+"""The codecs and entropy coders shipped in walloc-plugins, declared through the public hooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import CodecConfig
+from .entropy import EntropyCoder, WebPCoder, ZlibCoder
+from .hookspecs import hookimpl
+from .registry import CodecEntry
+
+MODELS = Path(__file__).with_name("models")
+
+
+@hookimpl
+def walloc_codec_entries() -> list[CodecEntry]:
+    """One entry per ``models/<name>.json`` card, whose weights are ``models/<name>.pt``."""
+    return [_entry(card) for card in sorted(MODELS.glob("*.json"))]
+
+
+@hookimpl
+def walloc_entropy_coders() -> list[EntropyCoder]:
+    return [
+        WebPCoder(),
+        WebPCoder(name="webp-max", method=6, quality=100),
+        ZlibCoder(),
+    ]
+
+
+def _entry(card: Path) -> CodecEntry:
+    data = json.loads(card.read_text(encoding="utf-8"))
+    return CodecEntry(
+        name=card.stem,
+        config=CodecConfig.from_dict(data["config"]),
+        weights=card.with_suffix(".pt"),
+        sha256=data["sha256"],
+        description=data.get("description", ""),
+        meta=data.get("meta", {}),
+    )

@@ -1,0 +1,243 @@
+"""WallocCodec: wavelet packet analysis, 1x1 projection, int8 bottleneck, synthesis, inverse."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import CodecConfig
+from .errors import CodecMismatchError, ConfigError, InputError
+from .model import Compander, Decompander, Quantizer, SynthesisNet
+from .wavelets import wpt_analysis, wpt_synthesis
+
+__all__ = ["Latent", "WallocCodec", "weights_sha256"]
+
+_SILENCE = 1e-8  # audio peaks below this are coded as silence with unit gain
+
+
+@dataclass(frozen=True)
+class Latent:
+    """What ``encode`` produces and ``decode`` needs.
+
+    Attributes:
+        q: int8 latent ``[..., D, h, w]`` (images) or ``[..., D, t]`` (audio).
+        size: the signal's spatial size before padding: ``(H, W)`` or ``(T,)``.
+        gain: audio only, ``[...]`` float32: the peak the signal was divided by.
+    """
+
+    q: torch.Tensor
+    size: tuple[int, ...]
+    gain: torch.Tensor | None = None
+
+
+class WallocCodec(nn.Module):
+    """A WaLLoC codec for images ``[..., C, H, W]`` or audio ``[..., C, T]``.
+
+    Images are float in [0, 1] (or uint8); audio is float in [-1, 1], peak-normalised per
+    signal before coding (the gain travels with the latent). Module names follow the
+    reference (``encoder.0`` projection, ``decoder.1`` synthesis network) so its checkpoints
+    map onto this class.
+    """
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        if not isinstance(config, CodecConfig):
+            raise ConfigError(f"WallocCodec needs a CodecConfig, got {type(config).__name__}")
+        self.config = config
+        conv = nn.Conv2d if config.ndim == 2 else nn.Conv1d
+        self.encoder = nn.Sequential(
+            conv(config.bands, config.latent_dim, 1),
+            Compander(config.latent_bits),
+            Quantizer(),
+        )
+        self.decoder = nn.Sequential(
+            Decompander(config.latent_bits),
+            SynthesisNet(
+                config.ndim,
+                config.latent_dim,
+                config.bands,
+                config.decoder_width,
+                config.decoder_depth,
+                config.decoder_kernel,
+            ),
+        )
+        self.eval()
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_entry(cls, entry: object) -> WallocCodec:
+        """Build a registered codec and check its weights against the declared hash."""
+        codec = cls(entry.config)  # type: ignore[attr-defined]
+        codec.load_weights(entry.weights)  # type: ignore[attr-defined]
+        digest = codec.weights_sha256()
+        if digest != entry.sha256:  # type: ignore[attr-defined]
+            raise CodecMismatchError(
+                f"weights of codec {entry.name!r} at {entry.weights} hash to {digest[:12]}, "  # type: ignore[attr-defined]
+                f"not the declared {entry.sha256[:12]}; reinstall walloc-plugins or the plugin"  # type: ignore[attr-defined]
+            )
+        codec.name = entry.name  # type: ignore[attr-defined]
+        return codec
+
+    @classmethod
+    def from_file(cls, path: Path) -> WallocCodec:
+        """Load ``x.pt`` with its config ``x.json`` (``{"config": {...}}``) beside it."""
+        card = path.with_suffix(".json")
+        if not card.is_file():
+            raise ConfigError(f"no config {card} beside the weights {path}")
+        codec = cls(CodecConfig.from_dict(json.loads(card.read_text())["config"]))
+        codec.load_weights(path)
+        codec.name = json.loads(card.read_text()).get("name", path.stem)
+        return codec
+
+    name: str = "unnamed"
+
+    def load_weights(self, path: Path | str) -> None:
+        """Load a state dict of tensors (never unpickles arbitrary objects)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, Mapping):
+            raise ConfigError(f"{path} does not hold a state dict")
+        try:
+            self.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ConfigError(f"weights {path} do not fit config {self.config}: {exc}") from None
+
+    def save_weights(self, path: Path | str) -> str:
+        """Save the state dict; returns its SHA-256 (``weights_sha256``)."""
+        torch.save({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, path)
+        return self.weights_sha256()
+
+    def weights_sha256(self) -> str:
+        return weights_sha256(self.state_dict())
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder[0].weight.device
+
+    # -- the codec ------------------------------------------------------------------------
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """Float latents before rounding, ``[..., D, h, w]``: the compressed-learning input."""
+        signal, _, _ = self._prepare(x)
+        return self._encode_bands(signal, stages=2)
+
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor) -> Latent:
+        """Encode a signal to an int8 latent (see the class docstring for ranges)."""
+        signal, size, gain = self._prepare(x)
+        return Latent(q=self._encode_bands(signal, stages=3).to(torch.int8), size=size, gain=gain)
+
+    @torch.inference_mode()
+    def decode(self, latent: Latent) -> torch.Tensor:
+        """Reconstruct ``[..., C, *size]``: images in [0, 1], audio in [-1, 1] (float32)."""
+        q = self._check_latent(latent)
+        x_hat = self._synthesize(q.to(self.device, torch.float32))
+        crop = tuple(slice(0, n) for n in latent.size)
+        x_hat = x_hat[(..., *crop)]
+        if self.config.modality == "image":
+            return (x_hat + 0.5).clamp(0.0, 1.0)
+        gain = latent.gain.to(x_hat).reshape(*latent.gain.shape, 1, 1)  # type: ignore[union-attr]
+        return (x_hat.clamp(-0.5, 0.5) * (2 * gain)).clamp(-1.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training pass on a normalised, stride-aligned signal: noisy bottleneck, unclamped."""
+        return self._synthesize(self._encode_bands(x, stages=3))
+
+    # -- internals ------------------------------------------------------------------------
+    def _encode_bands(self, signal: torch.Tensor, stages: int) -> torch.Tensor:
+        """Wavelet packet analysis, then the first ``stages`` encoder modules (3 = quantised)."""
+        ndim = self.config.ndim
+        bands = wpt_analysis(signal, self.config.levels, ndim)
+        y = self.encoder[:stages](_merge_batch(bands, ndim))
+        return y.reshape(*bands.shape[: -ndim - 1], *y.shape[1:])
+
+    def _synthesize(self, q: torch.Tensor) -> torch.Tensor:
+        ndim = self.config.ndim
+        flat = _merge_batch(q, ndim)
+        bands = self.decoder(flat)
+        bands = bands.reshape(*q.shape[: -ndim - 1], *bands.shape[1:])
+        return wpt_synthesis(bands, self.config.levels, ndim)
+
+    def _prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...], torch.Tensor | None]:
+        """Validate, normalise to [-0.5, 0.5] and pad the end of each axis to the stride."""
+        cfg = self.config
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"expected a torch.Tensor, got {type(x).__name__}")
+        if x.ndim < cfg.ndim + 1 or x.shape[-cfg.ndim - 1] != cfg.channels:
+            layout = "[..., C, H, W]" if cfg.ndim == 2 else "[..., C, T]"
+            raise InputError(
+                f"codec expects {layout} with C={cfg.channels}, got shape {tuple(x.shape)}"
+            )
+        if any(n == 0 for n in x.shape):
+            raise InputError(f"cannot encode an empty tensor of shape {tuple(x.shape)}")
+        if x.dtype == torch.uint8 and cfg.modality == "image":
+            x = x.to(self.device, torch.float32) / 255
+        elif x.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            x = x.to(self.device, torch.float32)
+            if not torch.isfinite(x).all():
+                raise InputError("input contains NaN or infinite values")
+        else:
+            allowed = "uint8 or floating point" if cfg.modality == "image" else "floating point"
+            raise InputError(f"{cfg.modality} input must be {allowed}, got {x.dtype}")
+        size = tuple(x.shape[-cfg.ndim :])
+        gain = None
+        if cfg.modality == "image":
+            x = x - 0.5
+        else:
+            peak = x.abs().amax(dim=(-2, -1))
+            gain = torch.where(peak > _SILENCE, peak, torch.ones_like(peak))
+            x = x / (2 * gain[..., None, None])
+        pad = [p for n in reversed(size) for p in (0, -n % cfg.stride)]
+        if any(pad):
+            x = _pad_end(x, pad, cfg.ndim)
+        return x, size, gain
+
+    def _check_latent(self, latent: Latent) -> torch.Tensor:
+        cfg = self.config
+        q = latent.q
+        if not isinstance(latent, Latent) or q.dtype != torch.int8:
+            raise InputError("decode takes the Latent that encode returned (int8 q)")
+        grid = tuple(q.shape[-cfg.ndim :])
+        expected = tuple(-(-n // cfg.stride) for n in latent.size)
+        if q.ndim < cfg.ndim + 1 or q.shape[-cfg.ndim - 1] != cfg.latent_dim or grid != expected:
+            raise InputError(
+                f"latent of shape {tuple(q.shape)} does not fit codec {self.name!r} "
+                f"(D={cfg.latent_dim}) and size {latent.size}"
+            )
+        if cfg.modality == "audio" and (latent.gain is None or latent.gain.shape != q.shape[:-2]):
+            raise InputError("an audio latent needs a gain per signal")
+        return q
+
+    def __repr__(self) -> str:
+        cfg = self.config
+        return (
+            f"WallocCodec(name={self.name!r}, modality={cfg.modality!r}, channels={cfg.channels}, "
+            f"levels={cfg.levels}, latent_dim={cfg.latent_dim}, "
+            f"reduction={cfg.dimensionality_reduction:g}x)"
+        )
+
+
+def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """Hash of a state dict's names, dtypes, shapes and values (independent of file format)."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _merge_batch(x: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Fold all leading dims into one batch dim: ``[..., C, *grid] -> [B, C, *grid]``."""
+    return x.reshape(-1, *x.shape[-ndim - 1 :])
+
+
+def _pad_end(x: torch.Tensor, pad: list[int], ndim: int) -> torch.Tensor:
+    """Replicate the last row/column/sample up to the stride (any size, even a single pixel)."""
+    padded = F.pad(_merge_batch(x, ndim), pad, mode="replicate")
+    return padded.reshape(*x.shape[: -ndim - 1], *padded.shape[1:])

@@ -1,0 +1,91 @@
+"""Neural parts of a codec: Gaussian-CDF companding, int8 quantisation and the synthesis network."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["Compander", "Decompander", "Quantizer", "SynthesisNet", "compander_constants"]
+
+
+def compander_constants(bits: int) -> tuple[float, float]:
+    """The reference's companding constants: input scale s and half range m for ``bits``.
+
+    u = 2m (Phi(y / s) - 1/2) lies in (-m, m), and rounding gives 2^bits - 1 levels.
+    """
+    levels = 2 ** (bits - 1) - 1
+    return levels / 1.85, levels + 0.5 - 0.001
+
+
+class Compander(nn.Module):
+    """Gaussian-CDF companding of the projected latent into (-m, m)."""
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        self.scale, self.half_range = compander_constants(bits)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.half_range * torch.special.erf(y * (1 / (self.scale * math.sqrt(2))))
+
+
+class Quantizer(nn.Module):
+    """Uniform noise while training (a differentiable proxy), round half to even at inference."""
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return u + torch.rand_like(u) - 0.5
+        return torch.round(u)
+
+
+class Decompander(nn.Module):
+    """Inverse of ``Compander``, with the reference's clamp of the CDF to [1e-4, 0.9999]."""
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        self.scale, self.half_range = compander_constants(bits)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        p = (q / (2 * self.half_range) + 0.5).clamp(1e-4, 0.9999)
+        return self.scale * math.sqrt(2) * torch.special.erfinv(2 * p - 1)
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, conv: type[nn.Module], width: int, kernel: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.SiLU(),
+            conv(width, width, kernel, padding=kernel // 2),
+            nn.SiLU(),
+            conv(width, width, kernel, padding=kernel // 2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class SynthesisNet(nn.Sequential):
+    """Latent to wavelet bands at the latent resolution: convolutions only, bounded field.
+
+    ``width == 0`` gives a single convolution (a linear decoder, e.g. fitted in closed form);
+    otherwise ``conv_in``, ``depth`` residual blocks and ``conv_out``. With no attention and
+    no normalisation over positions, a tile decoded with a margin of ``receptive_radius``
+    latent positions equals the same region of a whole-signal decode.
+    """
+
+    def __init__(
+        self, ndim: int, latent_dim: int, bands: int, width: int, depth: int, kernel: int
+    ) -> None:
+        conv = nn.Conv2d if ndim == 2 else nn.Conv1d
+        pad = kernel // 2
+        if width == 0:
+            super().__init__(conv(latent_dim, bands, kernel, padding=pad))
+        else:
+            super().__init__(
+                conv(latent_dim, width, kernel, padding=pad),
+                *(_ResidualBlock(conv, width, kernel) for _ in range(depth)),
+                nn.SiLU(),
+                conv(width, bands, kernel, padding=pad),
+            )
+        self.receptive_radius = (kernel // 2) * (1 + 2 * depth + (width > 0))
