@@ -52,10 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only print errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    enc = sub.add_parser("encode", help="compress an image or audio file to .wlc")
+    enc = sub.add_parser("encode", parents=[common], help="compress an image or audio file to .wlc")
     enc.add_argument("input", type=Path, help="image (PNG, JPEG, ...) or audio (WAV, FLAC, ...)")
     enc.add_argument("output", type=Path, nargs="?", help="default: INPUT with the suffix .wlc")
     enc.add_argument("-c", "--codec", help="registered codec name (see `walloc codecs`)")
@@ -63,23 +65,23 @@ def _parser() -> argparse.ArgumentParser:
     enc.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     enc.set_defaults(run=_encode)
 
-    dec = sub.add_parser("decode", help="decompress a .wlc file to an image or WAV")
+    dec = sub.add_parser("decode", parents=[common], help="decompress a .wlc file to an image or WAV")
     dec.add_argument("input", type=Path, help="a .wlc file")
     dec.add_argument("output", type=Path, nargs="?", help="default: INPUT with .png (image) or .wav (audio)")
     dec.add_argument("-r", "--reference", type=Path, help="original file: print PSNR against it")
     dec.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     dec.set_defaults(run=_decode)
 
-    info = sub.add_parser("info", help="print a .wlc header (no decoding)")
+    info = sub.add_parser("info", parents=[common], help="print a .wlc header (no decoding)")
     info.add_argument("input", type=Path, nargs="+")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=_info)
 
-    codecs = sub.add_parser("codecs", help="list codecs, entropy coders and plugins")
+    codecs = sub.add_parser("codecs", parents=[common], help="list codecs, entropy coders and plugins")
     codecs.add_argument("--json", action="store_true", help="machine-readable output")
     codecs.set_defaults(run=_codecs)
 
-    demo = sub.add_parser("demo", help="round-trip a bundled photo and compare with resizing")
+    demo = sub.add_parser("demo", parents=[common], help="round-trip a bundled photo and compare with resizing")
     demo.add_argument("-c", "--codec", help="codec name (default: the RGB default)")
     demo.set_defaults(run=_demo)
     return parser

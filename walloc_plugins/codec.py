@@ -19,7 +19,7 @@ from .wavelets import wpt_analysis, wpt_synthesis
 
 __all__ = ["Latent", "WallocCodec", "weights_sha256"]
 
-_SILENCE = 1e-8  # audio peaks below this are coded as silence with unit gain
+_SILENCE = 1e-8  # smallest audio gain, so that digital silence needs no special case
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ class WallocCodec(nn.Module):
             x = x - 0.5
         else:
             peak = x.abs().amax(dim=(-2, -1))
-            gain = torch.where(peak > _SILENCE, peak, torch.ones_like(peak))
+            gain = peak.clamp_min(_SILENCE)  # silence stays silence: its output is scaled by ~0
             x = x / (2 * gain[..., None, None])
         pad = [p for n in reversed(size) for p in (0, -n % cfg.stride)]
         if any(pad):

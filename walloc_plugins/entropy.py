@@ -144,10 +144,10 @@ class WebPCoder(EntropyCoder):
     def _to_mosaic(q: np.ndarray) -> np.ndarray:
         channels, h, w = q.shape
         per_plane, rows, cols = mosaic_layout(channels)
-        full = np.full((3 * rows * cols, h, w), 128, np.uint8)
-        full.reshape(3, rows * cols, h, w)[:, :per_plane].reshape(-1, h, w)[:channels] = (
-            q.view(np.uint8) ^ 0x80
-        )  # q + 128 without a wider type
+        full = np.full((3, rows * cols, h, w), 128, np.uint8)
+        used = np.full((3 * per_plane, h, w), 128, np.uint8)
+        used[:channels] = q.view(np.uint8) ^ 0x80  # q + 128 without a wider type
+        full[:, :per_plane] = used.reshape(3, per_plane, h, w)
         return np.ascontiguousarray(
             full.reshape(3, rows, cols, h, w).transpose(1, 3, 2, 4, 0).reshape(rows * h, cols * w, 3)
         )
