@@ -138,8 +138,8 @@ def test_gradients_are_the_adjoint_maps(ndim: int, levels: int, shape: tuple[int
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: wpt_analysis(signal((3, 12, 16)), 3, 2), "multiple of 2\\*\\*levels"),
-        (lambda: wpt_analysis(signal((3, 100)), 3, 1), "multiple of 2\\*\\*levels"),
+        (lambda: wpt_analysis(signal((3, 12, 16)), 3, 2), "not a multiple of 2\\*\\*levels"),
+        (lambda: wpt_analysis(signal((3, 100)), 3, 1), "not a multiple of 2\\*\\*levels"),
         (lambda: wpt_analysis(torch.zeros(3, 16, 16, dtype=torch.int64), 2, 2), "floating-point"),
         (lambda: wpt_analysis(np.zeros((3, 16)), 2, 1), "floating-point"),
         (lambda: wpt_analysis(signal((3, 16)), 0, 1), "levels"),

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,9 @@ from .config import CodecConfig
 from .errors import CodecMismatchError, ConfigError, InputError
 from .model import Compander, Decompander, Quantizer, SynthesisNet
 from .wavelets import wpt_analysis, wpt_synthesis
+
+if TYPE_CHECKING:
+    from .registry import CodecEntry
 
 __all__ = ["Latent", "WallocCodec", "weights_sha256"]
 
@@ -71,32 +75,34 @@ class WallocCodec(nn.Module):
         self.eval()
 
     # -- construction ---------------------------------------------------------------------
+    name: str = "unnamed"
+    _verified_sha256: str | None = None
+
     @classmethod
-    def from_entry(cls, entry: object) -> WallocCodec:
+    def from_entry(cls, entry: CodecEntry) -> WallocCodec:
         """Build a registered codec and check its weights against the declared hash."""
-        codec = cls(entry.config)  # type: ignore[attr-defined]
-        codec.load_weights(entry.weights)  # type: ignore[attr-defined]
+        codec = cls(entry.config)
+        codec.load_weights(entry.weights)
         digest = codec.weights_sha256()
-        if digest != entry.sha256:  # type: ignore[attr-defined]
+        if digest != entry.sha256:
             raise CodecMismatchError(
-                f"weights of codec {entry.name!r} at {entry.weights} hash to {digest[:12]}, "  # type: ignore[attr-defined]
-                f"not the declared {entry.sha256[:12]}; reinstall walloc-plugins or the plugin"  # type: ignore[attr-defined]
+                f"weights of codec {entry.name!r} at {entry.weights} hash to {digest[:12]}, "
+                f"not the declared {entry.sha256[:12]}; reinstall walloc-plugins or the plugin"
             )
-        codec.name = entry.name  # type: ignore[attr-defined]
+        codec.name, codec._verified_sha256 = entry.name, digest
         return codec
 
     @classmethod
     def from_file(cls, path: Path) -> WallocCodec:
-        """Load ``x.pt`` with its config ``x.json`` (``{"config": {...}}``) beside it."""
-        card = path.with_suffix(".json")
-        if not card.is_file():
-            raise ConfigError(f"no config {card} beside the weights {path}")
-        codec = cls(CodecConfig.from_dict(json.loads(card.read_text())["config"]))
+        """Load ``x.pt`` with its card ``x.json`` (``{"config": {...}}``) beside it."""
+        card_path = path.with_suffix(".json")
+        if not card_path.is_file():
+            raise ConfigError(f"no config {card_path} beside the weights {path}")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        codec = cls(CodecConfig.from_dict(card.get("config")))
         codec.load_weights(path)
-        codec.name = json.loads(card.read_text()).get("name", path.stem)
+        codec.name = card.get("name", path.stem)
         return codec
-
-    name: str = "unnamed"
 
     def load_weights(self, path: Path | str) -> None:
         """Load a state dict of tensors (never unpickles arbitrary objects)."""
@@ -114,7 +120,8 @@ class WallocCodec(nn.Module):
         return self.weights_sha256()
 
     def weights_sha256(self) -> str:
-        return weights_sha256(self.state_dict())
+        """Hash of the current weights (a registered codec's verified hash, without rehashing)."""
+        return self._verified_sha256 or weights_sha256(self.state_dict())
 
     @property
     def device(self) -> torch.device:
