@@ -12,7 +12,7 @@ from typing import Any
 
 
 def time_call(fn: Callable[[], object], repeat: int, warmup: int) -> dict[str, float]:
-    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times; returns median/min/max in ms."""
+    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times; median/min/max in ms."""
     for _ in range(warmup):
         fn()
     times = []
@@ -39,21 +39,29 @@ def env_info(threads: int) -> dict[str, Any]:
     import numpy
     import torch
 
-    return {"torch": torch.__version__, "numpy": numpy.__version__, "threads": threads, "cpu": cpu_name()}
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "threads": threads,
+            "cpu": cpu_name()}
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> None:
-    """Fixed-width table; ``columns`` are (key, header, format spec) and missing values print as -."""
-    cells = [[format(r[k], f) if r.get(k) is not None else "-" for k, _, f in columns] for r in rows]
+    """Fixed-width table; ``columns`` are (key, header, format spec), missing values print -."""
+    cells = [[format(r[k], f) if r.get(k) is not None else "-" for k, _, f in columns]
+             for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h, _) in enumerate(columns)]
-    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, ((_, h, _), w) in enumerate(zip(columns, widths))))
-    print("  ".join("-" * w for w in widths))
+
+    def line(values: Sequence[str]) -> str:  # first column left-aligned, the rest right
+        return "  ".join(v.rjust(w) if i else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(values, widths)))
+
+    print(line([h for _, h, _ in columns]))
+    print(line(["-" * w for w in widths]))
     for c in cells:
-        print("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(c, widths))))
+        print(line(c))
 
 
-def write_json(path: str | Path, name: str, description: str, env: dict[str, Any], results: list[dict[str, Any]]) -> Path:
-    """Write ``{name, description, env, results}`` (creating folders) and return the path."""
+def write_json(path: str | Path, name: str, description: str, env: dict[str, Any],
+               results: list[dict[str, Any]]) -> Path:
+    """Write ``{name, description, env, results}`` (creating folders); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"name": name, "description": description, "env": env, "results": results}

@@ -99,8 +99,8 @@ def compress_to_file(
 ) -> None:
     """``compress`` into an open binary file (which may be a non-seekable pipe)."""
     modality = "image" if sample_rate is None else "audio"
-    signal = _image_tensor(array) if modality == "image" else _audio_tensor(array)
-    model = _resolve_codec(codec, modality, signal.shape[0])
+    signal = _image_tensor(array) if modality == "image" else _audio_array(array)
+    model = _resolve_codec(codec, modality, signal.shape[0] if modality == "image" else signal.shape[1])
     entropy = get_coder(coder)
     metadata = _check_metadata(metadata or {}, modality)
     if model.config.modality != modality:
@@ -113,7 +113,7 @@ def compress_to_file(
                 f"codec {model.name!r} codes {model.config.sample_rate} Hz audio, got "
                 f"{sample_rate} Hz; resample first"
             )
-        writer = wlc.WlcWriter(fo, _header(model, entropy.name, signal.shape[0]))
+        writer = wlc.WlcWriter(fo, _header(model, entropy.name, signal.shape[1]))
         _write_metadata(writer, metadata)
         for num_samples, gain, q in encode_audio_frames(model, signal):
             writer.write_frame(num_samples, gain, entropy.encode(q))
@@ -240,24 +240,23 @@ def _image_tensor(array: Any) -> torch.Tensor:
 
 
 # -- audio ---------------------------------------------------------------------------------
-def encode_audio_frames(model: WallocCodec, signal: torch.Tensor) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Split ``[C, T]`` into frames of ``frame_length`` and encode each independently.
+def encode_audio_frames(model: WallocCodec, audio: np.ndarray) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Split float32 ``[T, C]`` audio into frames of ``frame_length`` and encode each alone.
 
     Yields ``(samples, gain, q)`` with ``q`` an int8 ``[D, t]`` array; full frames are
     encoded in batches for speed.
     """
-    frame = model.config.frame_length
-    full = signal.shape[1] // frame
+    frame, channels = model.config.frame_length, audio.shape[1]
+    full = len(audio) // frame
     for start in range(0, full, 16):
         stop = min(full, start + 16)
-        batch = signal[:, start * frame : stop * frame].reshape(signal.shape[0], stop - start, frame)
-        latent = model.encode(batch.transpose(0, 1))
+        block = audio[start * frame : stop * frame].reshape(stop - start, frame, channels)
+        latent = model.encode(torch.from_numpy(block).transpose(1, 2).contiguous())
         for q, gain in zip(latent.q.cpu().numpy(), latent.gain.tolist()):  # type: ignore[union-attr]
             yield frame, gain, q
-    tail = signal[:, full * frame :]
-    if tail.shape[1]:
-        latent = model.encode(tail)
-        yield tail.shape[1], float(latent.gain), latent.q.cpu().numpy()  # type: ignore[arg-type]
+    if len(audio) > full * frame:
+        latent = model.encode(torch.from_numpy(audio[full * frame :].T.copy()))
+        yield len(audio) - full * frame, float(latent.gain), latent.q.cpu().numpy()  # type: ignore[arg-type]
 
 
 def decode_audio_frames(
@@ -277,19 +276,16 @@ def decode_audio_frames(
         yield model.decode(latent).cpu().numpy()
 
 
-def _audio_tensor(array: Any) -> torch.Tensor:
-    """``[T]`` or ``[T, C]`` float/int16 array to a float ``[C, T]`` tensor in [-1, 1]."""
+def _audio_array(array: Any) -> np.ndarray:
+    """``[T]`` or ``[T, C]`` float/int16 audio as float32 ``[T, C]`` in [-1, 1]."""
     x = np.asarray(array)
     if x.ndim not in (1, 2) or 0 in x.shape:
         raise InputError(f"audio must be [T] or [T, C], got shape {x.shape}")
     if x.dtype == np.int16:
-        x = x.astype(np.float32) / 32768
-    elif x.dtype.kind != "f":
+        return (x.astype(np.float32) / 32768).reshape(len(x), -1)
+    if x.dtype.kind != "f":
         raise InputError(f"audio must be float in [-1, 1] or int16, got {x.dtype}")
-    elif not np.isfinite(x).all():
-        raise InputError("audio contains NaN or infinite values")
-    x = x.reshape(len(x), -1)
-    return torch.from_numpy(np.ascontiguousarray(x.T, dtype=np.float32))
+    return np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
 
 
 # -- shared --------------------------------------------------------------------------------

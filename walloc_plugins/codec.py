@@ -130,14 +130,15 @@ class WallocCodec(nn.Module):
     # -- the codec ------------------------------------------------------------------------
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         """Float latents before rounding, ``[..., D, h, w]``: the compressed-learning input."""
-        signal, _, _ = self._prepare(x)
-        return self._encode_bands(signal, stages=2)
+        signal, _, gain = self._prepare(x)
+        return _finite(self._encode_bands(signal, stages=2, gain=gain))
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor) -> Latent:
         """Encode a signal to an int8 latent (see the class docstring for ranges)."""
         signal, size, gain = self._prepare(x)
-        return Latent(q=self._encode_bands(signal, stages=3).to(torch.int8), size=size, gain=gain)
+        u = _finite(self._encode_bands(signal, stages=2, gain=gain))
+        return Latent(q=self.encoder[2](u).to(torch.int8), size=size, gain=gain)
 
     @torch.inference_mode()
     def decode(self, latent: Latent) -> torch.Tensor:
@@ -156,11 +157,24 @@ class WallocCodec(nn.Module):
         return self._synthesize(self._encode_bands(x, stages=3))
 
     # -- internals ------------------------------------------------------------------------
-    def _encode_bands(self, signal: torch.Tensor, stages: int) -> torch.Tensor:
-        """Wavelet packet analysis, then the first ``stages`` encoder modules (3 = quantised)."""
+    def _encode_bands(self, signal: torch.Tensor, stages: int, gain: torch.Tensor | None = None) -> torch.Tensor:
+        """Wavelet packet analysis, then the first ``stages`` encoder modules (3 = quantised).
+
+        An audio ``gain`` divides the projection instead of the signal: the transform and the
+        projection are linear, and the latent is far smaller than the signal.
+        """
         ndim = self.config.ndim
         bands = wpt_analysis(signal, self.config.levels, ndim)
-        y = self.encoder[:stages](_merge_batch(bands, ndim))
+        flat = _merge_batch(bands, ndim)
+        if gain is None:
+            y = self.encoder[:stages](flat)
+        else:
+            projection = self.encoder[0]
+            scale = (0.5 / gain).reshape(-1, *(1,) * (ndim + 1))
+            y = (projection._conv_forward(flat, projection.weight, None) * scale).add_(
+                projection.bias.reshape(-1, *(1,) * ndim)
+            )
+            y = self.encoder[1:stages](y)
         return y.reshape(*bands.shape[: -ndim - 1], *y.shape[1:])
 
     def _synthesize(self, q: torch.Tensor) -> torch.Tensor:
@@ -171,7 +185,11 @@ class WallocCodec(nn.Module):
         return wpt_synthesis(bands, self.config.levels, ndim)
 
     def _prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...], torch.Tensor | None]:
-        """Validate, normalise to [-0.5, 0.5] and pad the end of each axis to the stride."""
+        """Validate, normalise and pad the end of each axis to the stride.
+
+        Images are shifted to [-0.5, 0.5]; audio keeps its scale and returns its peak as the
+        gain (the signal is coded as ``x / (2 gain)``, applied in ``_encode_bands``).
+        """
         cfg = self.config
         if not isinstance(x, torch.Tensor):
             raise InputError(f"expected a torch.Tensor, got {type(x).__name__}")
@@ -185,9 +203,7 @@ class WallocCodec(nn.Module):
         if x.dtype == torch.uint8 and cfg.modality == "image":
             x = x.to(self.device, torch.float32) / 255
         elif x.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            x = x.to(self.device, torch.float32)
-            if not torch.isfinite(x).all():
-                raise InputError("input contains NaN or infinite values")
+            x = x.to(self.device, torch.float32)  # NaN and inf are caught in the latent
         else:
             allowed = "uint8 or floating point" if cfg.modality == "image" else "floating point"
             raise InputError(f"{cfg.modality} input must be {allowed}, got {x.dtype}")
@@ -196,9 +212,8 @@ class WallocCodec(nn.Module):
         if cfg.modality == "image":
             x = x - 0.5
         else:
-            peak = x.abs().amax(dim=(-2, -1))
-            gain = peak.clamp_min(_SILENCE)  # silence stays silence: its output is scaled by ~0
-            x = x / (2 * gain[..., None, None])
+            low, high = torch.aminmax(x.flatten(-2), dim=-1)
+            gain = torch.maximum(high, -low).clamp_min(_SILENCE)  # silence decodes to ~0
         pad = [p for n in reversed(size) for p in (0, -n % cfg.stride)]
         if any(pad):
             x = _pad_end(x, pad, cfg.ndim)
@@ -237,6 +252,13 @@ def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def _finite(u: torch.Tensor) -> torch.Tensor:
+    """NaN or inf anywhere in the input reaches the latent through the linear analysis."""
+    if not torch.isfinite(u).all():
+        raise InputError("input contains NaN or infinite values")
+    return u
 
 
 def _merge_batch(x: torch.Tensor, ndim: int) -> torch.Tensor:

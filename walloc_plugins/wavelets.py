@@ -11,30 +11,20 @@ import torch.nn.functional as F
 
 __all__ = ["wpt_analysis", "wpt_synthesis"]
 
-# PyWavelets' bior4.4 decomposition filters; the reconstruction filters follow from them:
-# rec_lo[j] = (-1)^(j+1) dec_hi[j], rec_hi[j] = (-1)^j dec_lo[j].
-_DEC_LO = (0.0, 0.03782845550726404, -0.023849465019556843, -0.11062440441843718,
-           0.37740285561283066, 0.8526986790088938, 0.37740285561283066,
-           -0.11062440441843718, -0.023849465019556843, 0.03782845550726404)
-_DEC_HI = (0.0, -0.06453888262869706, 0.04068941760916406, 0.41809227322161724,
-           -0.7884856164055829, 0.41809227322161724, 0.04068941760916406,
-           -0.06453888262869706, 0.0, 0.0)
-
-# Design (timings: 2 cores, torch 2 threads, float32, median ms; see benchmarks/bench_wavelets.py).
-# Several levels along one axis are one linear map per block of B = 2**g samples, so each group
-# of g levels is a single product with a composed kernel instead of g passes over the data.
-# * 2D, H axis: every output block is K[B, k] @ rows[Bb : Bb+k] with the rows of the whole
-#   image as columns, i.e. a batched GEMM over overlapping strided windows (no im2col copy).
-# * 2D, W axis: G blocks at a time, [rows, G*B + k - B] windows @ [., G*B] composed matrix.
-# * 1D: a strided conv1d (oneDNN) per group of up to 4 levels; synthesis is the polyphase
-#   conv with a channels-last weight, whose output memory is already the interleaved signal.
-# * All 2D intermediates live in one allocation per call: glibc returns freed heap tops to
-#   the OS when they exceed twice the largest freed chunk, and re-faulting ~20 MB of pages
-#   cost 5-7 ms per call here (more than the arithmetic).
-# Tried for [1,3,512,768] J=3: per-axis oneDNN conv2d with circular pad 9.5 ms (page faults;
-# 3.7 without), W conv + H GEMM 2.4, lifting-style elementwise passes (~40 memory passes)
-# estimated well above 10, conv_transpose synthesis 20; kept GEMM+GEMM (see the module
-# benchmark for the current numbers).
+# Design: g levels along one axis are one linear map per block of B = 2**g samples, so a group
+# of levels is one product with a composed kernel (57 taps for g=3, 121 for g=4) instead of g
+# passes. Median ms, 2-core dev box, 2 threads, float32 (benchmarks/bench_wavelets.py):
+# * 2D [1,3,512,768] J=3, analysis 2.8 / synthesis 2.4: the H axis is a batched GEMM over
+#   overlapping strided row windows (K[8, 57] @ rows[8b : 8b+57], rows as columns, no im2col),
+#   the W axis a GEMM on windows of G=4 blocks. oneDNN strided conv2d per axis: 3.7 warm, 9.5
+#   fresh; lifting: 2.4 per level and axis (~14); conv_transpose synthesis: ~10 per axis.
+# * 1D [1,2,441088] J=8, analysis 2.4 / synthesis 2.8: strided conv1d (oneDNN) per group of 4
+#   levels (one level per pass: ~1.7 a level); synthesis is the polyphase conv whose
+#   channels-last output is the interleaved signal (conv_transpose1d: 6.5-15 per group).
+# * 2D intermediates share one allocation per call: glibc trims freed heap tops larger than
+#   twice the largest freed chunk, and re-faulting pages costs ~1 us each here. (oneDNN's own
+#   buffers still re-fault, ~2 ms for 1D, until the process has freed some >= 8 MB chunk.)
+# * Backward is the adjoint, run by the other direction's code with the responses swapped.
 
 _MAX_GROUP = {1: 4, 2: 3}  # levels per composed kernel: longer kernels cost more MACs per level
 
@@ -51,7 +41,10 @@ def wpt_analysis(x: torch.Tensor, levels: int, ndim: int) -> torch.Tensor:
     Returns:
         ``[..., C * 2**J, L / 2**J]`` or ``[..., C * 4**J, H / 2**J, W / 2**J]``: per input
         channel the level-J packets in PyWavelets' natural order (first level most
-        significant; 2D bands per level a, h, v, d), channels concatenated.
+        significant; 2D bands per level a, h, v, d), channels concatenated; same dtype.
+
+    Raises:
+        ValueError: wrong ndim, levels < 1, non-float dtype or sizes not multiples of 2**J.
     """
     _check(x, levels, ndim, "x")
     lead, channels, size = x.shape[: -ndim - 1], x.shape[-ndim - 1], x.shape[-ndim:]
@@ -73,6 +66,13 @@ def wpt_synthesis(X: torch.Tensor, levels: int, ndim: int, stop_level: int = 0) 
             ``[..., C, *size * 2**J]``; k > 0 returns the level-k packets
             ``[..., C * 2**(ndim*k), *size * 2**(J-k)]`` in natural order (the all-lowpass
             band of each channel divided by 2**(ndim*k/2) is a reduced-size signal).
+
+    Returns:
+        The signal (k = 0) or the level-k packets, as described for ``stop_level``.
+
+    Raises:
+        ValueError: wrong ndim, levels or stop_level, non-float dtype, or a channel count
+            that is not a multiple of 2**(ndim*J).
     """
     _check(X, levels, ndim, "X", packets=True)
     if not 0 <= stop_level < levels:
@@ -89,19 +89,23 @@ def wpt_synthesis(X: torch.Tensor, levels: int, ndim: int, stop_level: int = 0) 
 
 
 def _check(x: torch.Tensor, levels: int, ndim: int, name: str, packets: bool = False) -> None:
+    """Raise ValueError unless ``x`` is a valid signal (or, with ``packets``, packet stack)."""
     if ndim not in (1, 2):
         raise ValueError(f"ndim must be 1 or 2, got {ndim}")
     if not isinstance(levels, int) or levels < 1:
         raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point torch.Tensor, got {getattr(x, 'dtype', type(x))}")
+        kind = getattr(x, "dtype", type(x).__name__)
+        raise ValueError(f"{name} must be a floating-point torch.Tensor, got {kind}")
     layout = "[..., C, L]" if ndim == 1 else "[..., C, H, W]"
     if x.ndim < ndim + 1:
         raise ValueError(f"{name} must be {layout}, got shape {tuple(x.shape)}")
-    if not packets and any(n % (1 << levels) for n in x.shape[-ndim:]):
-        raise ValueError(f"spatial size {tuple(x.shape[-ndim:])} of {name} must be a multiple of 2**levels = {1 << levels}")
-    if packets and x.shape[-ndim - 1] % (1 << (ndim * levels)):
-        raise ValueError(f"{name} has {x.shape[-ndim - 1]} channels, not a multiple of {1 << (ndim * levels)} bands")
+    size, stride = tuple(x.shape[-ndim:]), 1 << levels
+    if not packets and any(n % stride for n in size):
+        raise ValueError(f"spatial size {size} of {name} is not a multiple of 2**levels = {stride}")
+    bands, channels = 1 << (ndim * levels), x.shape[-ndim - 1]
+    if packets and channels % bands:
+        raise ValueError(f"{name} has {channels} channels, not a multiple of {bands} bands")
 
 
 def _groups(levels: int, ndim: int) -> tuple[int, ...]:
@@ -110,20 +114,19 @@ def _groups(levels: int, ndim: int) -> tuple[int, ...]:
     return tuple(levels // count + (i < levels % count) for i in range(count))
 
 
-# -- composed kernels (built once in float64 from PyWavelets' formulas) -----------------------
-def _level(x: torch.Tensor) -> torch.Tensor:
-    """One periodic level along the last axis: [..., n] -> [..., 2, n/2] (a, d)."""
+# -- composed kernels (built once in float64 from PyWavelets' filters) -----------------------
+def _level(x: torch.Tensor, dec: torch.Tensor) -> torch.Tensor:
+    """One periodic level along the last axis, as pywt.dwt: [..., n] -> [..., 2, n/2] (a, d)."""
     n = x.shape[-1]
     idx = (2 * torch.arange(n // 2)[:, None] + 5 - torch.arange(10)) % n
-    return (x[..., idx] @ torch.tensor([_DEC_LO, _DEC_HI], dtype=x.dtype).T).movedim(-1, -2)
+    return (x[..., idx] @ dec.T).movedim(-1, -2)
 
 
-def _inverse_level(c: torch.Tensor) -> torch.Tensor:
-    """Inverse of _level: [..., 2, m] -> [..., 2m]."""
-    m, j = c.shape[-1], torch.arange(10)
-    rec = torch.tensor([_DEC_HI, _DEC_LO], dtype=c.dtype) * torch.tensor([[-1.0], [1.0]], dtype=c.dtype) * (-1.0) ** j
+def _inverse_level(c: torch.Tensor, rec: torch.Tensor) -> torch.Tensor:
+    """One periodic inverse level, as pywt.idwt: [..., 2, m] -> [..., 2m]."""
+    m = c.shape[-1]
     parts = (c[..., None] * rec[:, None, :]).sum(-3)  # [..., m, 10]
-    idx = ((2 * torch.arange(m)[:, None] - 4 + j) % (2 * m)).flatten()
+    idx = ((2 * torch.arange(m)[:, None] - 4 + torch.arange(10)) % (2 * m)).flatten()
     return c.new_zeros(*c.shape[:-2], 2 * m).index_add_(-1, idx, parts.flatten(-2))
 
 
@@ -143,20 +146,25 @@ def _responses(g: int) -> tuple[tuple[torch.Tensor, int], tuple[torch.Tensor, in
     Returns ``(ana, t0), (syn, s0)``: band p of block b is sum_t ana[p, t] x[B*b + t0 + t], and
     the signal is x[B*b + s0 + t] += syn[p, t] c[p, b] summed over bands and blocks.
     """
+    import pywt  # only here: the hot path needs no numpy
+
+    w = pywt.Wavelet("bior4.4")
+    dec = torch.tensor([w.dec_lo, w.dec_hi], dtype=torch.float64)
+    rec = torch.tensor([w.rec_lo, w.rec_hi], dtype=torch.float64)
     B = 1 << g
     n = 16 * B  # longer than both supports, so nothing wraps
     x = torch.eye(n, dtype=torch.float64)
     for lev in range(g):
-        x = _level(x.reshape(n, 1 << lev, n >> lev))
+        x = _level(x.reshape(n, 1 << lev, n >> lev), dec)
     c = torch.zeros(B, B, n // B, dtype=torch.float64)
     c[range(B), range(B), 0] = 1.0
     for lev in range(g, 0, -1):
-        c = _inverse_level(c.reshape(B, 1 << (lev - 1), 2, n >> lev))
+        c = _inverse_level(c.reshape(B, 1 << (lev - 1), 2, n >> lev), rec)
     return _support(x.reshape(n, B, n // B)[:, :, 0].T), _support(c.reshape(B, n))
 
 
 def _polyphase(resp: torch.Tensor, s0: int) -> tuple[torch.Tensor, int]:
-    """Synthesis response -> (W [B(q), B(p), M], pl) with x[B*b + q] = sum W[q, p, u] c[p, b - pl + u]."""
+    """Synthesis response -> (W [B(q), B(p), M], pl): x[B*b+q] = sum W[q, p, u] c[p, b-pl+u]."""
     B, k = resp.shape
     s1 = s0 + k - 1
     pl = s1 // B
@@ -166,8 +174,8 @@ def _polyphase(resp: torch.Tensor, s0: int) -> tuple[torch.Tensor, int]:
 
 
 def _chunk(blocks: int) -> int:
-    """Blocks per W-axis GEMM window: more blocks make wider GEMMs but more zero MACs."""
-    return math.gcd(blocks, 8)
+    """Blocks per W-axis GEMM window: more make wider GEMMs but more zero MACs (4 was fastest)."""
+    return math.gcd(blocks, 4)
 
 
 @functools.lru_cache(maxsize=64)
@@ -178,7 +186,7 @@ def _operators(g: int, G: int, adjoint: bool, dtype: torch.dtype, device: torch.
     ``adjoint=True`` swaps the two responses and backward passes reuse the forward code.
     """
     (ana, t0), (syn, s0) = _responses(g)[::-1] if adjoint else _responses(g)
-    B, k = ana.shape
+    ana, (B, k) = ana.contiguous(), ana.shape
     poly, pl = _polyphase(syn, s0)
     M = poly.shape[-1]
     # W axis, G blocks at a time: analysis window [G*B + k - B] -> columns (band, block);
@@ -200,13 +208,14 @@ def _operators(g: int, G: int, adjoint: bool, dtype: torch.dtype, device: torch.
 
 # -- one group of g levels -------------------------------------------------------------------
 class _Group(torch.autograd.Function):
-    """g levels along the last ndim axes; backward is the adjoint, run by the opposite direction's code."""
+    """g levels along the last ndim axes; backward is the adjoint, run by the other direction."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, g: int, ndim: int, synthesis: bool, adjoint: bool) -> torch.Tensor:
+    def forward(
+        ctx, x: torch.Tensor, g: int, ndim: int, synthesis: bool, adjoint: bool
+    ) -> torch.Tensor:
         ctx.args = (g, ndim, synthesis, adjoint)
-        run = {(1, False): _analysis_1d, (2, False): _analysis_2d, (1, True): _synthesis_1d, (2, True): _synthesis_2d}
-        return run[ndim, synthesis != adjoint](x, g, adjoint)
+        return _RUN[ndim, synthesis != adjoint](x, g, adjoint)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -234,7 +243,7 @@ def _wrap(dst: torch.Tensor, src: torch.Tensor, dim: int, left: int) -> None:
 
 
 def _analysis_2d(x: torch.Tensor, g: int, adjoint: bool) -> torch.Tensor:
-    """[R, H, W] -> [R, 4**g, H/B, W/B]: H-axis GEMM on overlapping row windows, then W-axis GEMM."""
+    """[R, H, W] -> [R, 4**g, H/B, W/B]: H-axis GEMM on overlapping row windows, then W axis."""
     R, H, W = x.shape
     B, nh, nw = 1 << g, H >> g, W >> g
     G = _chunk(nw)
@@ -243,7 +252,7 @@ def _analysis_2d(x: torch.Tensor, g: int, adjoint: bool) -> torch.Tensor:
     k = ana.shape[1]
     hb = nh + -(-(k - B) // B)  # blocks per padded image, so all windows share one stride
     Hp, Wp = B * hb, W + k - B
-    windows, chunks = R * hb - (hb - nh), nw // G  # the last image's trailing windows would overrun
+    windows, chunks = max(R * hb - (hb - nh), 0), nw // G  # the last image's tail would overrun
     rows = windows * B
     xp, hz, wz = _workspace(x, (R, Hp, Wp), (windows, B, Wp), (chunks, rows, B * G))
     _wrap(xp.narrow(1, left, H), x, 2, left)
@@ -261,16 +270,18 @@ def _analysis_2d(x: torch.Tensor, g: int, adjoint: bool) -> torch.Tensor:
 
 
 def _synthesis_2d(c: torch.Tensor, g: int, adjoint: bool) -> torch.Tensor:
-    """[R, 4**g, h, w] -> [R, h*B, w*B]: H-axis GEMM on overlapping block windows, then W-axis GEMM."""
+    """[R, 4**g, h, w] -> [R, h*B, w*B]: H-axis GEMM on overlapping block windows, then W axis."""
     R, _, nh, nw = c.shape
     B, H, W = 1 << g, nh << g, nw << g
     G = _chunk(nw)
     op = _operators(g, G, adjoint, c.dtype, c.device)
     syn_w, syn_h, M, pl = op["syn_w"], op["syn_h"], op["M"], op["pl"]
     hb, wb, chunks = nh + M - 1, nw + M - 1, nw // G
-    windows, rows = R * hb - (M - 1), R * H
-    cp, hz, tz, wz = _workspace(c, (R, hb, B * B * nw), (windows, B, B * nw), (R, H, wb, B), (chunks, rows, G * B))
-    # [r, band(pw1 ph1 pw2 ph2 ...), hblock, wblock] -> [r, hblock, ph bits, pw bits, wblock], padded
+    windows, rows = max(R * hb - (M - 1), 0), R * H
+    cp, hz, tz, wz = _workspace(
+        c, (R, hb, B * B * nw), (windows, B, B * nw), (R, H, wb, B), (chunks, rows, G * B)
+    )
+    # [r, band(pw1 ph1 pw2 ph2 ..), hblock, wblock] -> [r, hblock, ph bits, pw bits, wblock], padded
     order = [0, 2 * g + 1, *range(2, 2 * g + 1, 2), *range(1, 2 * g, 2), 2 * g + 2]
     bits = [2] * (2 * g)
     _wrap(cp.view(R, hb, *bits, nw), c.view(R, *bits, nh, nw).permute(order), 1, pl)
@@ -292,9 +303,13 @@ def _analysis_1d(x: torch.Tensor, g: int, adjoint: bool) -> torch.Tensor:
 
 
 def _synthesis_1d(c: torch.Tensor, g: int, adjoint: bool) -> torch.Tensor:
-    """[R, B, m] -> [R, m*B]: polyphase conv whose channels-last output is the interleaved signal."""
+    """[R, B, m] -> [R, m*B]: polyphase conv; its channels-last output is the interleaved signal."""
     op = _operators(g, 1, adjoint, c.dtype, c.device)
     R, B, m = c.shape
     cp = c.new_empty(R, B, 1, m + op["M"] - 1)
     _wrap(cp, c[:, :, None], 3, op["pl"])
     return F.conv2d(cp, op["syn_conv"]).permute(0, 2, 3, 1).reshape(R, m * B)
+
+
+_RUN = {(1, False): _analysis_1d, (2, False): _analysis_2d,
+        (1, True): _synthesis_1d, (2, True): _synthesis_2d}  # (ndim, synthesis-shaped)
