@@ -173,3 +173,20 @@ def test_save_is_atomic(tmp_path, small_image):
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.wlc"]
     assert np.array_equal(wp.load(target), wp.decompress(before))
+
+
+def test_any_channel_count_with_an_unregistered_codec(dev_image):
+    """A 5-band image through a codec built in the session (shapes only: its weights are random)."""
+    import torch
+
+    from walloc_plugins.codec import WallocCodec
+
+    torch.manual_seed(0)
+    codec = WallocCodec(wp.CodecConfig(modality="image", channels=5, levels=2, latent_dim=10))
+    bands = np.ascontiguousarray(np.dstack([dev_image[:30, :41], dev_image[:30, :41, :2]]))
+    data = wp.compress(bands, codec)
+    assert wp.read_header(data).mode == "5ch"
+    decoded = wp.decompress(data, codec)
+    assert decoded.shape == bands.shape and decoded.dtype == np.uint8
+    with pytest.raises(wp.UnknownCodecError):  # not registered: a plain decompress cannot find it
+        wp.decompress(data)

@@ -96,8 +96,12 @@ def compress_to_file(
     sample_rate: int | None = None,
     coder: str = DEFAULT_CODER,
     metadata: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> None:
-    """``compress`` into an open binary file (which may be a non-seekable pipe)."""
+    """``compress`` into an open binary file (which may be a non-seekable pipe).
+
+    ``progress`` shows a bar on stderr while audio frames are coded.
+    """
     modality = "image" if sample_rate is None else "audio"
     signal = _image_tensor(array) if modality == "image" else _audio_array(array)
     model = _resolve_codec(codec, modality, signal.shape[0] if modality == "image" else signal.shape[1])
@@ -113,21 +117,23 @@ def compress_to_file(
                 f"codec {model.name!r} codes {model.config.sample_rate} Hz audio, got "
                 f"{sample_rate} Hz; resample first"
             )
-        writer = wlc.WlcWriter(fo, _header(model, entropy.name, signal.shape[1]))
+        writer = wlc.WlcWriter(fo, _header(model, entropy.name, signal.shape[1], num_samples=len(signal)))
         _write_metadata(writer, metadata)
-        for num_samples, gain, q in encode_audio_frames(model, signal):
+        frames = encode_audio_frames(model, signal)
+        for num_samples, gain, q in _bar(frames, len(signal), "encoding", progress):
             writer.write_frame(num_samples, gain, entropy.encode(q))
         writer.close()
 
 
-def decompress_from_file(fo: IO[bytes], codec: WallocCodec | None = None) -> np.ndarray:
-    """``decompress`` from an open binary file."""
+def decompress_from_file(fo: IO[bytes], codec: WallocCodec | None = None, progress: bool = False) -> np.ndarray:
+    """``decompress`` from an open binary file; ``progress`` shows a bar for audio."""
     reader = wlc.WlcReader(fo)
     header = reader.header
     model = codec if codec is not None else codec_for(header)
     entropy = get_coder(header.coder)
     if header.modality == "audio":
-        frames = [x for x in decode_audio_frames(model, entropy, header, reader.data_chunks())]
+        decoded = decode_audio_frames(model, entropy, header, reader.data_chunks())
+        frames = list(_bar(decoded, header.num_samples, "decoding", progress))
         audio = np.concatenate(frames, axis=1) if frames else np.zeros((header.channels, 0), np.float32)
         return np.ascontiguousarray(audio.T)
     return _decompress_image(reader, model, entropy)
@@ -289,6 +295,19 @@ def _audio_array(array: Any) -> np.ndarray:
 
 
 # -- shared --------------------------------------------------------------------------------
+def _bar(frames: Iterator[Any], samples: int | None, action: str, enabled: bool) -> Iterator[Any]:
+    """Pass audio frames through, counting samples on a tqdm bar on stderr when enabled."""
+    if not enabled:
+        yield from frames
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=samples, desc=action, unit="sample", unit_scale=True, leave=False) as bar:
+        for frame in frames:
+            bar.update(frame[0] if isinstance(frame, tuple) else frame.shape[1])
+            yield frame
+
+
 def _resolve_codec(codec: str | WallocCodec | None, modality: str, channels: int) -> WallocCodec:
     if isinstance(codec, WallocCodec):
         return codec

@@ -95,7 +95,7 @@ def _encode(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     array, options = _read_signal(args.input, args.codec)
     with atomic_write(output, overwrite=args.force) as fo:
-        api.compress_to_file(fo, array, args.codec, coder=args.coder, **options)
+        api.compress_to_file(fo, array, args.codec, coder=args.coder, progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
     size = output.stat().st_size
     print(f"{output}: {size} bytes, {_rate(array, size, options)} ({seconds:.2f} s)")
@@ -111,7 +111,8 @@ def _decode(args: argparse.Namespace) -> int:
     header = read_header(args.input)
     output = args.output or args.input.with_suffix(".png" if header.modality == "image" else ".wav")
     start = time.perf_counter()
-    array = api.decompress(args.input)
+    with open(args.input, "rb") as source:
+        array = api.decompress_from_file(source, progress=not args.quiet)
     with atomic_write(output, overwrite=args.force) as fo:
         if header.modality == "image":
             from PIL import Image
