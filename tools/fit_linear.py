@@ -94,7 +94,7 @@ def fit(cfg: CodecConfig, signals: list[torch.Tensor], pcs: tuple[torch.Tensor, 
         B += Fm @ X.T
     A += 1e-6 * torch.eye(features, dtype=torch.float64) * A.diagonal().mean()
     theta = torch.linalg.solve(A, B)  # [features, bands]
-    conv = codec.decoder[1][0]
+    conv = codec.decoder[1].skip
     conv.weight.copy_(theta[:-1].T.reshape(conv.weight.shape))
     conv.bias.copy_(theta[-1])
     return codec.float()

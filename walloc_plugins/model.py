@@ -65,27 +65,37 @@ class _ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class SynthesisNet(nn.Sequential):
+class SynthesisNet(nn.Module):
     """Latent to wavelet bands at the latent resolution: convolutions only, bounded field.
 
-    ``width == 0`` gives a single convolution (a linear decoder, e.g. fitted in closed form);
-    otherwise ``conv_in``, ``depth`` residual blocks and ``conv_out``. With no attention and
-    no normalisation over positions, a tile decoded with a margin of ``receptive_radius``
-    latent positions equals the same region of a whole-signal decode.
+    ``skip`` is a linear decoder (one convolution, e.g. fitted in closed form); with
+    ``width > 0`` a residual network ``body`` (``conv_in``, ``depth`` residual blocks,
+    ``conv_out``) adds what a linear decoder cannot. Its last convolution starts at zero, so a
+    network initialised from a closed-form codec starts exactly at that codec. With no
+    attention and no normalisation over positions, a tile decoded with a margin of
+    ``receptive_radius`` latent positions equals the same region of a whole-signal decode.
     """
 
     def __init__(
         self, ndim: int, latent_dim: int, bands: int, width: int, depth: int, kernel: int
     ) -> None:
+        super().__init__()
         conv = nn.Conv2d if ndim == 2 else nn.Conv1d
         pad = kernel // 2
-        if width == 0:
-            super().__init__(conv(latent_dim, bands, kernel, padding=pad))
-        else:
-            super().__init__(
+        self.skip = conv(latent_dim, bands, kernel, padding=pad)
+        self.body = None
+        if width:
+            conv_out = conv(width, bands, kernel, padding=pad)
+            nn.init.zeros_(conv_out.weight)
+            nn.init.zeros_(conv_out.bias)
+            self.body = nn.Sequential(
                 conv(latent_dim, width, kernel, padding=pad),
                 *(_ResidualBlock(conv, width, kernel) for _ in range(depth)),
                 nn.SiLU(),
-                conv(width, bands, kernel, padding=pad),
+                conv_out,
             )
-        self.receptive_radius = (kernel // 2) * (1 + 2 * depth + (width > 0))
+        self.receptive_radius = pad * (1 + 2 * depth + (width > 0))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        bands = self.skip(y)
+        return bands if self.body is None else bands + self.body(y)
