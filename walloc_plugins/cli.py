@@ -81,6 +81,23 @@ def _parser() -> argparse.ArgumentParser:
     codecs.add_argument("--json", action="store_true", help="machine-readable output")
     codecs.set_defaults(run=_codecs)
 
+    tr = sub.add_parser("train", parents=[common], help="train a codec on a folder of images or audio")
+    tr.add_argument("config", help="a preset (rgb-16x, rgb-4x, gray-16x, stereo-20x, stereo-5x) or a config JSON file")
+    tr.add_argument("data", type=Path, help="folder of images (any Pillow format) or audio (WAV, FLAC, ...)")
+    tr.add_argument("--out", type=Path, required=True, help="folder for checkpoints, log.jsonl and NAME.pt/.json")
+    tr.add_argument("--name", help="codec name written into files (default: the preset or file name)")
+    tr.add_argument("--init", help="start from a codec of the same shape, e.g. rgb-16x-linear")
+    tr.add_argument("--steps", type=int, default=3000)
+    tr.add_argument("--batch", type=int, default=16)
+    tr.add_argument("--crop", type=int, default=256, help="image crop in pixels; audio crop in latent frames")
+    tr.add_argument("--lr", type=float, default=5e-4)
+    tr.add_argument("--warmup", type=int, default=200)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
+    tr.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    tr.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
+    tr.set_defaults(run=_train)
+
     demo = sub.add_parser("demo", parents=[common], help="round-trip a bundled photo and compare with resizing")
     demo.add_argument("-c", "--codec", help="codec name (default: the RGB default)")
     demo.set_defaults(run=_demo)
@@ -171,6 +188,25 @@ def _codecs(args: argparse.Namespace) -> int:
     print("plugins:")
     for p in found:
         print(f"  {p['plugin']:<22} {p['source']}" + (f"  FAILED: {p['error']}" if p["error"] else ""))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import CodecConfig
+    from .train import PRESETS, TrainOptions, train
+
+    if args.config in PRESETS:
+        config, name = PRESETS[args.config], args.name or args.config
+    else:
+        card = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        config, name = CodecConfig.from_dict(card.get("config", card)), args.name or Path(args.config).stem
+    options = TrainOptions(steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, warmup=args.warmup,
+                           seed=args.seed, amp=args.amp)
+    import torch
+
+    device = args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    weights = train(config, args.data, args.out, options, name=name, init=args.init, resume=args.resume, device=device)
+    print(f"{weights}: load it with walloc_plugins.load_codec({str(weights)!r})")
     return 0
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from .config import CodecConfig
 from .errors import CodecMismatchError, ConfigError, InputError
-from .model import Compander, Decompander, Quantizer, SynthesisNet
+from .model import Compander, Decompander, Quantizer, SynthesisNet, compander_constants
 from .wavelets import wpt_analysis, wpt_synthesis
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class WallocCodec(nn.Module):
                 config.decoder_width,
                 config.decoder_depth,
                 config.decoder_kernel,
+                input_scale=compander_constants(config.latent_bits)[0],
             ),
         )
         self.eval()

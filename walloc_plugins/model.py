@@ -77,10 +77,11 @@ class SynthesisNet(nn.Module):
     """
 
     def __init__(
-        self, ndim: int, latent_dim: int, bands: int, width: int, depth: int, kernel: int
+        self, ndim: int, latent_dim: int, bands: int, width: int, depth: int, kernel: int, input_scale: float = 1.0
     ) -> None:
         super().__init__()
         conv = nn.Conv2d if ndim == 2 else nn.Conv1d
+        self.input_scale = input_scale  # brings dequantised latents (tens to hundreds) near unit scale
         pad = kernel // 2
         self.skip = conv(latent_dim, bands, kernel, padding=pad)
         self.body = None
@@ -98,4 +99,4 @@ class SynthesisNet(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         bands = self.skip(y)
-        return bands if self.body is None else bands + self.body(y)
+        return bands if self.body is None else bands + self.body(y * (1 / self.input_scale))
