@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
     tr.set_defaults(run=_train)
 
+    ev = sub.add_parser("eval", parents=[common], help="measure codecs against JPEG, WebP, AVIF and Lanczos")
+    ev.add_argument("codecs", nargs="+", help="codec names or .pt paths (all of one image modality)")
+    ev.add_argument("--images", type=Path, required=True, help="folder of images, e.g. ../shared/data/images/dev")
+    ev.add_argument("--out", type=Path, default=Path("eval"), help="folder for eval.json and rd.png")
+    ev.add_argument("--no-avif", action="store_true", help="skip AVIF (the slowest baseline)")
+    ev.set_defaults(run=_eval)
+
     demo = sub.add_parser("demo", parents=[common], help="round-trip a bundled photo and compare with resizing")
     demo.add_argument("-c", "--codec", help="codec name (default: the RGB default)")
     demo.set_defaults(run=_demo)
@@ -207,6 +214,32 @@ def _train(args: argparse.Namespace) -> int:
     device = args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     weights = train(config, args.data, args.out, options, name=name, init=args.init, resume=args.resume, device=device)
     print(f"{weights}: load it with walloc_plugins.load_codec({str(weights)!r})")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import SWEEPS, evaluate_images, plot_rate_distortion, write_json
+
+    baselines = tuple(f for f in SWEEPS if not (args.no_avif and f == "AVIF"))
+    result = evaluate_images(args.codecs, args.images, baselines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(result, args.out / "eval.json")
+    print(f"{len(result['per_image'])} images from {args.images}; baselines at the codec's bpp (whole file)")
+    header = ["codec", "bpp", "ratio", "PSNR", "MS-SSIM", "Lanczos", *baselines, "enc MPix/s", "dec MPix/s"]
+    print("  ".join(f"{h:>10}" for h in header))
+    for name in args.codecs:
+        mean = result["mean"][name]
+        lanczos = next(v for k, v in mean.items() if k.startswith("lanczos"))
+        cells = [name, f"{mean['bpp']:.3f}", f"{mean['compression_ratio']:.1f}", f"{mean['psnr']:.2f}",
+                 f"{mean['ms_ssim']:.4f}", f"{lanczos['psnr']:.2f}",
+                 *(f"{mean[f.lower()]['psnr']:.2f}" for f in baselines),
+                 f"{mean['encode_mpix_s']:.1f}", f"{mean['decode_mpix_s']:.1f}"]
+        print("  ".join(f"{c:>10}" for c in cells))
+    try:
+        print(f"plot: {plot_rate_distortion(result, args.out / 'rd.png')}")
+    except WallocError as exc:
+        log.warning("no plot: %s", exc)
+    print(f"json: {args.out / 'eval.json'}")
     return 0
 
 
