@@ -190,3 +190,29 @@ def test_any_channel_count_with_an_unregistered_codec(dev_image):
     assert decoded.shape == bands.shape and decoded.dtype == np.uint8
     with pytest.raises(wp.UnknownCodecError):  # not registered: a plain decompress cannot find it
         wp.decompress(data)
+
+
+@pytest.mark.parametrize("source", ["image", "audio"])
+def test_fuzzed_files_raise_only_container_errors(small_image, music, source):
+    """Random byte edits, insertions and cuts: a ContainerError or an exact decode, nothing else."""
+    if source == "image":
+        data = wp.compress(small_image, coder="webp")
+    else:
+        data = wp.compress(music[0][:3000], "stereo-20x-linear", sample_rate=44100)
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        corrupt = bytearray(data)
+        for _ in range(rng.integers(1, 4)):
+            position = int(rng.integers(len(corrupt)))
+            action = rng.integers(3)
+            if action == 0:
+                corrupt[position] = int(rng.integers(256))
+            elif action == 1:
+                corrupt[position:position] = bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8))
+            else:
+                del corrupt[position:]
+        try:
+            decoded = wp.decompress(bytes(corrupt))
+        except ContainerError:
+            continue
+        assert bytes(corrupt) == data or np.array_equal(decoded, wp.decompress(data))
