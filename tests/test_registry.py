@@ -137,3 +137,22 @@ def test_lookup_never_imports_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_user_model_folder_from_the_environment(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    source = registry.get_entry("gray-16x-linear")
+    shutil.copy(source.weights, tmp_path / "my-gray.pt")
+    card = {"config": source.config.to_dict(), "sha256": source.sha256, "name": "my-gray"}
+    (tmp_path / "my-gray.json").write_text(json.dumps(card))
+    (tmp_path / "orphan.json").write_text("{}")  # no weights beside it: ignored
+    monkeypatch.setenv("WALLOC_MODELS", str(tmp_path))
+    registry.clear_caches()
+    try:
+        entry = registry.get_entry("my-gray")
+        assert entry.plugin == "WALLOC_MODELS" and registry.load_codec("my-gray").config == source.config
+    finally:
+        monkeypatch.delenv("WALLOC_MODELS")
+        registry.clear_caches()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .config import CodecConfig
@@ -13,10 +14,26 @@ from .registry import CodecEntry
 MODELS = Path(__file__).with_name("models")
 
 
+MODELS_ENV = "WALLOC_MODELS"  # folders of the user's own codecs, os.pathsep-separated
+
+
 @hookimpl
 def walloc_codec_entries() -> list[CodecEntry]:
     """One entry per ``models/<name>.json`` card, whose weights are ``models/<name>.pt``."""
-    return [_entry(card) for card in sorted(MODELS.glob("*.json"))]
+    return _folder_entries(MODELS)
+
+
+class UserModels:
+    """Codecs in the folders named by ``$WALLOC_MODELS`` (what ``walloc train`` writes)."""
+
+    @hookimpl
+    def walloc_codec_entries(self) -> list[CodecEntry]:
+        folders = [Path(f) for f in os.environ.get(MODELS_ENV, "").split(os.pathsep) if f]
+        return [entry for folder in folders for entry in _folder_entries(folder)]
+
+
+def _folder_entries(folder: Path) -> list[CodecEntry]:
+    return [_entry(card) for card in sorted(folder.glob("*.json")) if card.with_suffix(".pt").is_file()]
 
 
 @hookimpl
@@ -31,7 +48,7 @@ def walloc_entropy_coders() -> list[EntropyCoder]:
 def _entry(card: Path) -> CodecEntry:
     data = json.loads(card.read_text(encoding="utf-8"))
     return CodecEntry(
-        name=card.stem,
+        name=data.get("name", card.stem),
         config=CodecConfig.from_dict(data["config"]),
         weights=card.with_suffix(".pt"),
         sha256=data["sha256"],

@@ -81,6 +81,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
         manager.add_hookspecs(hookspecs)
         manager.register(builtin, name="walloc_plugins.builtin")
         _infos.append(PluginInfo("walloc_plugins.builtin", "walloc-plugins (built in)"))
+        manager.register(builtin.UserModels(), name=builtin.MODELS_ENV)
+        _infos.append(PluginInfo(builtin.MODELS_ENV, "folders in $WALLOC_MODELS"))
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             _load_entry_point(manager, entry_point)
         return manager
