@@ -40,10 +40,31 @@ def test_eval_command_writes_json_and_plot(tmp_path, capsys):
     photos.mkdir()
     with Image.open(DEV_IMAGES / "mate-wood.png") as image:
         image.crop((0, 0, 384, 256)).save(photos / "wood.png")  # small: MS-SSIM needs 176 px
-    assert main(["eval", "rgb-16x-linear", "--images", str(photos), "--out", str(tmp_path / "out"), "--no-avif"]) == 0
+    assert main(["eval", "rgb-16x-linear", "--data", str(photos), "--out", str(tmp_path / "out"), "--no-avif"]) == 0
     result = json.loads((tmp_path / "out" / "eval.json").read_text())
     mean = result["mean"]["rgb-16x-linear"]
     assert mean["dimensionality_reduction"] == 16 and 0 < mean["bpp"] < 1
     assert set(mean) >= {"psnr", "ms_ssim", "jpeg", "webp", "lanczos_x4", "encode_mpix_s", "compression_ratio"}
     assert (tmp_path / "out" / "rd.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "rgb-16x-linear" in capsys.readouterr().out
+
+
+@pytest.mark.ffmpeg
+def test_eval_audio_against_opus_mp3_and_resampling(tmp_path, capsys):
+    import shutil
+
+    from conftest import DEV_AUDIO
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("music-blues.flac", "speech-en-16k-mono.flac"):  # the 16 kHz mono clip is skipped
+        shutil.copy(DEV_AUDIO / name, clips)
+    assert main(["eval", "stereo-20x-linear", "--data", str(clips), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert [row["file"] for row in result["per_clip"]] == ["music-blues.flac"]
+    mean = result["mean"]["stereo-20x-linear"]
+    assert 0.1 < mean["bits_per_sample"] < 0.5 and mean["compression_ratio"] > 30
+    for baseline in ("opus", "mp3", "resample"):
+        assert np.isfinite(mean[baseline]["snr"])
+    assert mean["mp3"]["snr"] > 5  # aligned: an unaligned MP3 would score near 0 dB
+    assert "stereo-20x-linear" in capsys.readouterr().out

@@ -98,9 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
     tr.set_defaults(run=_train)
 
-    ev = sub.add_parser("eval", parents=[common], help="measure codecs against JPEG, WebP, AVIF and Lanczos")
-    ev.add_argument("codecs", nargs="+", help="codec names or .pt paths (all of one image modality)")
-    ev.add_argument("--images", type=Path, required=True, help="folder of images, e.g. ../shared/data/images/dev")
+    ev = sub.add_parser("eval", parents=[common], help="measure codecs against JPEG/WebP/AVIF/Lanczos or Opus/MP3/resampling")
+    ev.add_argument("codecs", nargs="+", help="codec names or .pt paths, all of one modality")
+    ev.add_argument("--data", type=Path, required=True, help="folder of images or audio, e.g. ../shared/data/images/dev")
     ev.add_argument("--out", type=Path, default=Path("eval"), help="folder for eval.json and rd.png")
     ev.add_argument("--no-avif", action="store_true", help="skip AVIF (the slowest baseline)")
     ev.set_defaults(run=_eval)
@@ -218,27 +218,36 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import SWEEPS, evaluate_images, plot_rate_distortion, write_json
+    from .evaluate import SWEEPS, evaluate_audio, evaluate_images, plot_rate_distortion, write_json
+    from .registry import load_codec
 
-    baselines = tuple(f for f in SWEEPS if not (args.no_avif and f == "AVIF"))
-    result = evaluate_images(args.codecs, args.images, baselines)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(result, args.out / "eval.json")
-    print(f"{len(result['per_image'])} images from {args.images}; baselines at the codec's bpp (whole file)")
-    header = ["codec", "bpp", "ratio", "PSNR", "MS-SSIM", "Lanczos", *baselines, "enc MPix/s", "dec MPix/s"]
-    print("  ".join(f"{h:>10}" for h in header))
+    if load_codec(args.codecs[0]).config.modality == "audio":
+        result = evaluate_audio(args.codecs, args.data)
+        columns = [("bits_per_sample", "bits/sample", ".3f"), ("kbit_s", "kbit/s", ".1f"), ("snr", "SNR", ".2f"),
+                   ("psnr", "PSNR", ".2f"), ("opus", "Opus", ".2f"),
+                   ("mp3", "MP3", ".2f"), ("realtime_encode", "enc x rt", ".0f"), ("realtime_decode", "dec x rt", ".0f")]
+        print(f"{len(result['per_clip'])} clips from {args.data}; baselines at the codec's bitrate, SNR in dB")
+    else:
+        baselines = tuple(f for f in SWEEPS if not (args.no_avif and f == "AVIF"))
+        result = evaluate_images(args.codecs, args.data, baselines)
+        columns = [("bpp", "bpp", ".3f"), ("compression_ratio", "ratio", ".1f"), ("psnr", "PSNR", ".2f"),
+                   ("ms_ssim", "MS-SSIM", ".4f"), *((f.lower(), f, ".2f") for f in baselines),
+                   ("encode_mpix_s", "enc MPix/s", ".1f"), ("decode_mpix_s", "dec MPix/s", ".1f")]
+        print(f"{len(result['per_image'])} images from {args.data}; baselines at the codec's bpp (whole file), PSNR in dB")
+    print(f"{'codec':<22}" + "".join(f"{header:>12}" for _, header, _ in columns) + f"{'resize':>12}")
     for name in args.codecs:
         mean = result["mean"][name]
-        lanczos = next(v for k, v in mean.items() if k.startswith("lanczos"))
-        cells = [name, f"{mean['bpp']:.3f}", f"{mean['compression_ratio']:.1f}", f"{mean['psnr']:.2f}",
-                 f"{mean['ms_ssim']:.4f}", f"{lanczos['psnr']:.2f}",
-                 *(f"{mean[f.lower()]['psnr']:.2f}" for f in baselines),
-                 f"{mean['encode_mpix_s']:.1f}", f"{mean['decode_mpix_s']:.1f}"]
-        print("  ".join(f"{c:>10}" for c in cells))
-    try:
-        print(f"plot: {plot_rate_distortion(result, args.out / 'rd.png')}")
-    except WallocError as exc:
-        log.warning("no plot: %s", exc)
+        resize = next(v for k, v in mean.items() if k.startswith(("lanczos", "resample")))
+        cells = [format(mean[key]["snr" if "snr" in mean[key] else "psnr"] if isinstance(mean[key], dict) else mean[key], spec)
+                 for key, _, spec in columns]
+        print(f"{name:<22}" + "".join(f"{c:>12}" for c in cells) + f"{resize['snr' if 'snr' in resize else 'psnr']:>12.2f}")
+    write_json(result, args.out / "eval.json")
+    if result.get("modality") != "audio":
+        try:
+            print(f"plot: {plot_rate_distortion(result, args.out / 'rd.png')}")
+        except WallocError as exc:
+            log.warning("no plot: %s", exc)
     print(f"json: {args.out / 'eval.json'}")
     return 0
 

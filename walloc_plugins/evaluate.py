@@ -1,9 +1,10 @@
-"""`walloc eval` for images: rate, quality and speed of codecs against JPEG, WebP, AVIF and Lanczos.
+"""`walloc eval`: rate, quality and speed of codecs against the codecs people would pick instead.
 
-Baselines are measured in the same run on the same images: each Pillow codec runs a fixed
+Images: JPEG, WebP and AVIF through Pillow and Lanczos resizing. Each Pillow codec runs a fixed
 quality sweep per image, and its PSNR and MS-SSIM at the codec's bpp are interpolated linearly
 in log(bpp) between the two neighbouring qualities (the method of shared/data/BASELINES.md;
-outside the sweep the nearest end counts and the row says so).
+outside the sweep the nearest end counts and the row says so). Audio: Opus and MP3 through
+ffmpeg at the codec's bitrate and ideal (FFT) resampling with the same reduction.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from . import api
 from .metrics import ms_ssim, psnr
 from .registry import load_codec
 
-__all__ = ["SWEEPS", "evaluate_images", "plot_rate_distortion"]
+__all__ = ["SWEEPS", "evaluate_audio", "evaluate_images", "plot_rate_distortion"]
 
 SWEEPS = {
     "JPEG": ((10, 20, 30, 40, 50, 60, 70, 80, 90, 95), {}),
@@ -53,6 +54,7 @@ def evaluate_images(codecs: list[str], folder: Path, baselines: tuple[str, ...] 
 
 
 def _codec_figures(model: Any, pixels: np.ndarray, sweeps: dict[str, list[dict]]) -> dict[str, Any]:
+    api.compress(pixels, model)  # warm-up: timings exclude first-call costs
     start = time.perf_counter()
     data = api.compress(pixels, model)
     encode = time.perf_counter() - start
@@ -103,19 +105,21 @@ def _lanczos(pixels: np.ndarray, factor: int) -> dict[str, float]:
     return {"psnr": psnr(pixels, restored), "ms_ssim": ms_ssim(pixels, restored)}
 
 
+def _mean_figures(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means of every figure (nested baselines too); ``clamped`` flags become counts."""
+    mean: dict[str, Any] = {}
+    for key, value in figures[0].items():
+        if isinstance(value, dict):
+            mean[key] = {k: float(np.mean([f[key][k] for f in figures])) for k in value if k != "clamped"}
+            if "clamped" in value:
+                mean[key]["clamped_images"] = sum(f[key]["clamped"] for f in figures)
+        else:
+            mean[key] = float(np.mean([f[key] for f in figures]))
+    return mean
+
+
 def _means(rows: list[dict], codecs: list[str], baselines: tuple[str, ...]) -> dict[str, Any]:
-    means: dict[str, Any] = {}
-    for name in codecs:
-        figures = [row[name] for row in rows]
-        mean: dict[str, Any] = {}
-        for key, value in figures[0].items():
-            if isinstance(value, dict):
-                mean[key] = {k: float(np.mean([f[key][k] for f in figures])) for k in value if k != "clamped"}
-                if "clamped" in value:
-                    mean[key]["clamped_images"] = sum(f[key]["clamped"] for f in figures)
-            else:
-                mean[key] = float(np.mean([f[key] for f in figures]))
-        means[name] = mean
+    means: dict[str, Any] = {name: _mean_figures([row[name] for row in rows]) for name in codecs}
     for fmt in baselines:  # mean sweep per quality, for the plot
         qualities = SWEEPS[fmt][0]
         means[f"{fmt.lower()}_sweep"] = [
@@ -124,6 +128,96 @@ def _means(rows: list[dict], codecs: list[str], baselines: tuple[str, ...]) -> d
             for q in qualities
         ]
     return means
+
+
+def evaluate_audio(codecs: list[str], folder: Path) -> dict[str, Any]:
+    """Per-clip and mean figures for audio ``codecs`` on the clips in ``folder`` at their rate."""
+    from tqdm import tqdm
+
+    from .audiofile import AUDIO_SUFFIXES, read_audio
+
+    models = [load_codec(name) for name in codecs]
+    rate = models[0].config.sample_rate
+    rows = []
+    for path in tqdm(sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES), desc="evaluating"):
+        audio, clip_rate = read_audio(path)
+        if clip_rate != rate or audio.shape[1] != models[0].config.channels:
+            continue  # the comparison is made at the codec's own rate and channel count
+        row: dict[str, Any] = {"file": path.name, "samples": len(audio)}
+        for model in models:
+            row[model.name] = _audio_figures(model, audio, rate)
+        rows.append(row)
+    means = {name: _mean_figures([row[name] for row in rows]) for name in codecs}
+    return {"folder": str(folder), "modality": "audio", "codecs": codecs, "per_clip": rows, "mean": means}
+
+
+def _audio_figures(model: Any, audio: np.ndarray, rate: int) -> dict[str, Any]:
+    from .metrics import snr
+
+    api.compress(audio, model, sample_rate=rate)  # warm-up: timings exclude first-call costs
+    start = time.perf_counter()
+    data = api.compress(audio, model, sample_rate=rate)
+    encode = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = api.decompress(data, model)
+    decode = time.perf_counter() - start
+    seconds, peak = len(audio) / rate, float(np.abs(audio).max())
+    bits = len(data) * 8 / audio.size
+    reduction = model.config.dimensionality_reduction
+    figures: dict[str, Any] = {
+        "bytes": len(data), "bits_per_sample": bits, "kbit_s": len(data) * 8 / seconds / 1000,
+        "compression_ratio": audio.size * 16 / (len(data) * 8), "dimensionality_reduction": reduction,
+        "snr": snr(audio, decoded), "psnr": psnr(audio, decoded, peak),
+        "encode_msamples_s": audio.size / encode / 1e6, "decode_msamples_s": audio.size / decode / 1e6,
+        "realtime_encode": seconds / encode, "realtime_decode": seconds / decode,
+    }
+    resampled = _ideal_resample(audio, reduction)
+    figures["resample"] = {"snr": snr(audio, resampled), "psnr": psnr(audio, resampled, peak)}
+    for codec in ("opus", "mp3"):
+        baseline = _ffmpeg_round_trip(audio, rate, codec, figures["kbit_s"])
+        figures[codec] = {"snr": snr(audio, baseline), "psnr": psnr(audio, baseline, peak)}
+    return figures
+
+
+def _ideal_resample(audio: np.ndarray, reduction: float) -> np.ndarray:
+    """Keep the lowest 1/reduction of the spectrum: resampling down and up with an ideal filter."""
+    spectrum = np.fft.rfft(audio, axis=0)
+    spectrum[int(len(spectrum) / reduction) :] = 0
+    return np.fft.irfft(spectrum, n=len(audio), axis=0).astype(np.float32)
+
+
+def _ffmpeg_round_trip(audio: np.ndarray, rate: int, codec: str, kbit_s: float) -> np.ndarray:
+    """Encode with libopus or libmp3lame at about ``kbit_s`` and decode, aligned to the input."""
+    import subprocess
+
+    from .audiofile import find_ffmpeg
+    from .wav import read_wav, write_wav
+
+    source = io.BytesIO()
+    write_wav(source, audio, rate, bits=-32)
+    encoder = ["-c:a", "libopus", "-b:a", f"{max(6, round(kbit_s))}k", "-f", "ogg"] if codec == "opus" else \
+        ["-c:a", "libmp3lame", "-b:a", f"{max(8, round(kbit_s))}k", "-f", "mp3"]
+    ffmpeg = [find_ffmpeg(), "-v", "error", "-nostdin"]
+    coded = subprocess.run([*ffmpeg, "-f", "wav", "-i", "-", *encoder, "-"], input=source.getvalue(),
+                           capture_output=True, check=True).stdout
+    wav = subprocess.run([*ffmpeg, "-i", "-", "-ar", str(rate), "-f", "wav", "-c:a", "pcm_f32le", "-"], input=coded,
+                         capture_output=True, check=True).stdout
+    decoded, _ = read_wav(io.BytesIO(wav))
+    return _align(audio, decoded)
+
+
+def _align(reference: np.ndarray, decoded: np.ndarray, max_lag: int = 4096) -> np.ndarray:
+    """Shift ``decoded`` by the lag of the cross-correlation peak and cut it to the reference."""
+    n = min(len(reference), len(decoded))
+    a, b = reference[:n].mean(axis=1), decoded[:n].mean(axis=1)
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    correlation = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
+    lag = int(lags[np.argmax(correlation[lags])])
+    shifted = np.zeros_like(reference)
+    source = decoded[max(0, -lag) : max(0, -lag) + len(reference) - max(0, lag)]
+    shifted[max(0, lag) : max(0, lag) + len(source)] = source
+    return shifted
 
 
 def plot_rate_distortion(result: dict[str, Any], path: Path) -> Path:
