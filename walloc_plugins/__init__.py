@@ -66,6 +66,7 @@ __all__ = [
     "load_codec",
     "plugins",
     "read_header",
+    "read_image",
     "save",
 ]
 
@@ -77,6 +78,7 @@ _LAZY = {
     "decompress": "api",
     "decompress_from_file": "api",
     "load": "api",
+    "read_image": "api",
     "save": "api",
 }
 

@@ -1,23 +1,26 @@
-"""High-level API on numpy arrays and bytes: compress, decompress, save, load."""
+"""High-level API on numpy arrays and bytes: compress, decompress, save, load, read_image."""
 
 from __future__ import annotations
 
 import io
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 import torch
 
 from . import container as wlc
-from .codec import Latent, WallocCodec
+from .codec import DECODE_TILE, Latent, WallocCodec
 from .errors import ContainerError, InputError
 from .files import Source, atomic_write, open_source
 from .registry import find_entry, get_coder, load_codec
 
 __all__ = [
     "DEFAULT_CODECS",
+    "CodedImage",
+    "codec_for",
     "compress",
     "compress_to_file",
     "decode_audio_frames",
@@ -25,6 +28,7 @@ __all__ = [
     "decompress_from_file",
     "encode_audio_frames",
     "load",
+    "read_image",
     "save",
 ]
 
@@ -32,7 +36,6 @@ __all__ = [
 DEFAULT_CODECS = {("image", 1): "gray-16x-linear", ("image", 3): "rgb-16x-linear", ("audio", 2): "stereo-20x-linear"}
 DEFAULT_CODER = "webp"
 TILE = 256  # latent positions per side of one LATN chunk
-_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 _METADATA_KEYS = ("exif", "icc_profile", "xmp", "tags")
 
 
@@ -66,14 +69,15 @@ def compress(
     return out.getvalue()
 
 
-def decompress(data: Source, codec: WallocCodec | None = None) -> np.ndarray:
+def decompress(data: Source, codec: WallocCodec | None = None, *, reduce: int = 0) -> np.ndarray:
     """Decode .wlc bytes (or a path or file) to an array shaped like ``compress``'s input.
 
     Images come back as uint8 ``[H, W]`` or ``[H, W, C]``, audio as float32 ``[T, C]`` at
-    the header's ``sample_rate`` (see ``walloc_plugins.read_header``).
+    the header's ``sample_rate`` (see ``walloc_plugins.read_header``). Images decode tile by
+    tile (``CodedImage.tiles``); ``reduce`` > 0 decodes them at ``1 / 2**reduce`` size.
     """
     with open_source(data) as fo:
-        return decompress_from_file(fo, codec)
+        return decompress_from_file(fo, codec, reduce=reduce)
 
 
 def save(path: str | os.PathLike, array: Any, codec: str | WallocCodec | None = None, **options: Any) -> None:
@@ -125,23 +129,108 @@ def compress_to_file(
         writer.close()
 
 
-def decompress_from_file(fo: IO[bytes], codec: WallocCodec | None = None, progress: bool = False) -> np.ndarray:
+def decompress_from_file(
+    fo: IO[bytes], codec: WallocCodec | None = None, progress: bool = False, *, reduce: int = 0
+) -> np.ndarray:
     """``decompress`` from an open binary file; ``progress`` shows a bar for audio."""
     reader = wlc.WlcReader(fo)
     header = reader.header
+    if header.modality == "image":
+        return _read_image(reader, codec, partial=False).decode(reduce)
+    if reduce:
+        raise InputError("only images decode at a reduced size")
     model = codec if codec is not None else codec_for(header)
     entropy = get_coder(header.coder)
-    if header.modality == "audio":
-        decoded = decode_audio_frames(model, entropy, header, reader.data_chunks())
-        frames = list(_bar(decoded, header.num_samples, "decoding", progress))
-        audio = np.concatenate(frames, axis=1) if frames else np.zeros((header.channels, 0), np.float32)
-        return np.ascontiguousarray(audio.T)
-    return _decompress_image(reader, model, entropy)
+    decoded = decode_audio_frames(model, entropy, header, reader.data_chunks())
+    frames = list(_bar(decoded, header.num_samples, "decoding", progress))
+    audio = np.concatenate(frames, axis=1) if frames else np.zeros((header.channels, 0), np.float32)
+    return np.ascontiguousarray(audio.T)
 
 
 def codec_for(header: wlc.WlcHeader) -> WallocCodec:
     """The installed codec that wrote a file (same weights), or a clear error."""
     return load_codec(find_entry(header.codec, header.weights).name)
+
+
+@dataclass(frozen=True)
+class CodedImage:
+    """A .wlc image as read from its file: everything but the decoded pixels.
+
+    Attributes:
+        header: the validated header (``size``, ``mode`` ...).
+        metadata: the ``exif``, ``icc_profile`` and ``xmp`` bytes found in the file.
+        codec: the codec that decodes it.
+        latent: the int8 latent ``[D, h, w]`` and the image size.
+        alpha: the lossless alpha plane, uint8 ``[H, W]``, or None.
+        damage: None for a whole file. Read with ``partial=True`` from a damaged stream: what
+            was wrong; latent tiles that were not read are zeros (they decode to a uniform
+            grey texture) and a missing alpha plane is opaque.
+    """
+
+    header: wlc.WlcHeader
+    metadata: dict[str, bytes]
+    codec: WallocCodec
+    latent: Latent
+    alpha: np.ndarray | None
+    damage: str | None = None
+
+    def tiles(
+        self, reduce: int = 0, tile: int = DECODE_TILE
+    ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+        """Decode window by window, with bounded memory and no seams.
+
+        Args:
+            reduce: decode at ``1 / 2**reduce`` of the size, up to ``header.levels`` (see
+                ``WallocCodec.decode_tiles``; the alpha plane is averaged over blocks centred
+                on the same pixels).
+            tile: latent positions per side of a window.
+
+        Yields:
+            ``((top, left), pixels)``: uint8 ``[h, w]`` (one channel) or ``[h, w, C]`` with
+            the alpha channel last, at that offset of the ``header.reduced_size(reduce)``
+            image, in row-major order.
+        """
+        alpha = None if self.alpha is None else _reduce_plane(self.alpha, reduce)
+        for (top, left), pixels in self.codec.decode_tiles(self.latent, reduce=reduce, tile=tile):
+            with torch.inference_mode():  # scale the codec's inference tensor in place
+                image = pixels.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous()
+            image = image.cpu().numpy()
+            if alpha is not None:
+                height, width = image.shape[:2]
+                plane = alpha[top : top + height, left : left + width, None]
+                image = np.concatenate([image, plane], axis=2)
+            yield (top, left), image[..., 0] if image.shape[2] == 1 else image
+
+    def decode(self, reduce: int = 0) -> np.ndarray:
+        """The whole image from ``tiles``: uint8 ``[H, W]`` or ``[H, W, C]``."""
+        image: np.ndarray | None = None
+        for (top, left), pixels in self.tiles(reduce):
+            if image is None:
+                image = np.empty(self.header.reduced_size(reduce) + pixels.shape[2:], np.uint8)
+            image[top : top + pixels.shape[0], left : left + pixels.shape[1]] = pixels
+        return image  # type: ignore[return-value]
+
+
+def read_image(
+    source: Source, codec: WallocCodec | None = None, *, partial: bool = False
+) -> CodedImage:
+    """Read a .wlc image up to its pixels: header, metadata, latent and alpha plane.
+
+    Args:
+        source: a path, bytes or a binary file.
+        codec: the codec to decode with; by default the installed one that wrote the file.
+        partial: keep what a damaged or truncated stream holds after its metadata instead
+            of raising (``CodedImage.damage`` says what was wrong): the behaviour of Pillow's
+            ``LOAD_TRUNCATED_IMAGES``.
+
+    Raises:
+        ContainerError: a bad or damaged file (``TruncatedError`` when it ends early), or
+            one that holds audio.
+        UnknownCodecError, CodecMismatchError, UnknownCoderError: what wrote it is not
+            installed.
+    """
+    with open_source(source) as fo:
+        return _read_image(wlc.WlcReader(fo), codec, partial)
 
 
 # -- images --------------------------------------------------------------------------------
@@ -159,7 +248,7 @@ def _compress_image(
         size=(height, width),
         padding=((0, -height % stride), (0, -width % stride)),
         tile=(TILE, TILE),
-        mode=_MODES.get(signal.shape[0], f"{signal.shape[0]}ch"),
+        mode=wlc.image_mode(signal.shape[0]),
         alpha=alpha is not None,
     )
     writer = wlc.WlcWriter(fo, header)
@@ -173,37 +262,52 @@ def _compress_image(
     writer.close()
 
 
-def _decompress_image(reader: wlc.WlcReader, model: WallocCodec, entropy: Any) -> np.ndarray:
+def _read_image(reader: wlc.WlcReader, codec: WallocCodec | None, partial: bool) -> CodedImage:
+    """``read_image`` on a reader positioned at the first data chunk."""
     header = reader.header
-    _check_fits(model, header)
-    rows, cols = header.latent_grid
-    tile_rows, tile_cols = header.tile_grid
-    tiles: list[np.ndarray] = []
-    alpha = None
-    for kind, payload in reader.data_chunks():
-        if kind == wlc.LATENT and len(tiles) < tile_rows * tile_cols:
-            r, c = divmod(len(tiles), tile_cols)
-            shape = (
-                header.latent_channels,
-                min(header.tile[0], rows - r * header.tile[0]),
-                min(header.tile[1], cols - c * header.tile[1]),
-            )
-            tiles.append(entropy.decode(payload, shape))
-        elif kind == wlc.ALPHA and header.alpha and alpha is None:
-            alpha = _decode_alpha(payload, header.size)
-        else:
-            raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc image")
-    if len(tiles) != tile_rows * tile_cols or header.alpha != (alpha is not None):
-        raise ContainerError("corrupt .wlc image: chunks missing")
-    q = np.concatenate(
-        [np.concatenate(tiles[r * tile_cols : (r + 1) * tile_cols], axis=2) for r in range(tile_rows)],
-        axis=1,
-    )
-    pixels = model.decode(Latent(q=torch.from_numpy(q), size=header.size))
-    image = (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    if alpha is not None:
-        image = np.concatenate([image, alpha[..., None]], axis=2)
-    return image[..., 0] if image.shape[2] == 1 else image
+    if header.modality != "image":
+        raise ContainerError("this .wlc file holds audio, not an image")
+    model = codec if codec is not None else codec_for(header)
+    _check_fits(model, header)  # the latent below is allocated only for a codec's shape
+    entropy = get_coder(header.coder)
+    (tile_height, tile_width), (tile_rows, tile_cols) = header.tile, header.tile_grid
+    q = np.zeros((header.latent_channels, *header.latent_grid), np.int8)
+    alpha, damage, tiles = None, None, 0
+    try:
+        for kind, payload in reader.data_chunks():
+            if kind == wlc.LATENT and tiles < tile_rows * tile_cols:
+                top, left = (tiles // tile_cols) * tile_height, (tiles % tile_cols) * tile_width
+                window = q[:, top : top + tile_height, left : left + tile_width]
+                window[...] = entropy.decode(payload, window.shape)
+                tiles += 1
+            elif kind == wlc.ALPHA and header.alpha and alpha is None:
+                alpha = _decode_alpha(payload, header.size)  # type: ignore[arg-type]
+            else:
+                raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc image")
+        if tiles != tile_rows * tile_cols or header.alpha != (alpha is not None):
+            raise ContainerError("corrupt .wlc image: chunks missing")
+    except ContainerError as exc:
+        if not partial:
+            raise
+        damage = str(exc)
+    if header.alpha and alpha is None:
+        alpha = np.full(header.size, 255, np.uint8)  # type: ignore[arg-type]
+    latent = Latent(q=torch.from_numpy(q), size=header.size)  # type: ignore[arg-type]
+    return CodedImage(header, dict(reader.metadata), model, latent, alpha, damage)
+
+
+def _reduce_plane(plane: np.ndarray, reduce: int) -> np.ndarray:
+    """Average ``2**reduce``-pixel blocks centred on pixels ``i * 2**reduce``, like the colour."""
+    if not reduce:
+        return plane
+    step = 1 << reduce
+    height, width = (-(-n >> reduce) for n in plane.shape)
+    half = step // 2
+    after = [max(0, n * step - half - size) for n, size in zip((height, width), plane.shape)]
+    padded = np.pad(plane, ((half, after[0]), (half, after[1])), mode="edge")
+    padded = padded[: height * step, : width * step]
+    sums = padded.reshape(height, step, width, step).sum(axis=(1, 3), dtype=np.uint32)
+    return ((sums + step * step // 2) // (step * step)).astype(np.uint8)
 
 
 def _encode_alpha(alpha: torch.Tensor) -> bytes:

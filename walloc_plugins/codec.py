@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +22,10 @@ from .wavelets import wpt_analysis, wpt_synthesis
 if TYPE_CHECKING:
     from .registry import CodecEntry
 
-__all__ = ["Latent", "WallocCodec", "weights_sha256"]
+__all__ = ["DECODE_TILE", "Latent", "WallocCodec", "synthesis_reach", "weights_sha256"]
 
 _SILENCE = 1e-8  # smallest audio gain, so that digital silence needs no special case
+DECODE_TILE = 80  # latent positions per window side: 640 pixels at J = 3, ~80 MB working memory
 
 
 @dataclass(frozen=True)
@@ -142,16 +144,61 @@ class WallocCodec(nn.Module):
         return Latent(q=self.encoder[2](u).to(torch.int8), size=size, gain=gain)
 
     @torch.inference_mode()
-    def decode(self, latent: Latent) -> torch.Tensor:
-        """Reconstruct ``[..., C, *size]``: images in [0, 1], audio in [-1, 1] (float32)."""
+    def decode(self, latent: Latent, reduce: int = 0) -> torch.Tensor:
+        """Reconstruct ``[..., C, *size]``: images in [0, 1], audio in [-1, 1] (float32).
+
+        With ``reduce`` > 0 an image comes back at ``ceil(size / 2**reduce)``, as described
+        for ``decode_tiles``.
+        """
         q = self._check_latent(latent)
-        x_hat = self._synthesize(q.to(self.device, torch.float32))
-        crop = tuple(slice(0, n) for n in latent.size)
+        reduce = self._check_reduce(reduce)
+        x_hat = self._synthesize(q.to(self.device, torch.float32), reduce)
+        crop = tuple(slice(0, _ceil_shift(n, reduce)) for n in latent.size)
         x_hat = x_hat[(..., *crop)]
         if self.config.modality == "image":
             return (x_hat + 0.5).clamp(0.0, 1.0)
         gain = latent.gain.to(x_hat).reshape(*latent.gain.shape, 1, 1)  # type: ignore[union-attr]
         return (x_hat.clamp(-0.5, 0.5) * (2 * gain)).clamp(-1.0, 1.0)
+
+    def decode_tiles(
+        self, latent: Latent, *, reduce: int = 0, tile: int = DECODE_TILE
+    ) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
+        """Decode one image window by window, so that memory stays bounded at any size.
+
+        Args:
+            latent: one image's latent, ``q`` of shape ``[D, h, w]``.
+            reduce: decode at ``1 / 2**reduce`` of the size, for 0 <= reduce <= levels: the
+                network computes only the bands whose first ``reduce`` levels are lowpass and
+                only ``levels - reduce`` inverse levels run, so the work shrinks about
+                ``4**reduce`` times. Pixel ``i`` of a reduced image is centred on pixel
+                ``i * 2**reduce`` of the full one (the lowpass filters are centred there).
+            tile: latent positions per side of a window.
+
+        Yields:
+            ``((top, left), pixels)``: ``pixels`` is ``[C, h, w]`` in [0, 1] at that offset of
+            the (reduced) image; windows come in row-major order, cropped to the image, and
+            equal the same region of ``decode(latent, reduce)`` up to float rounding.
+
+        Raises:
+            InputError: not the latent of one image, or a bad ``reduce`` or ``tile``.
+        """
+        q = self._check_latent(latent)
+        reduce = self._check_reduce(reduce)
+        if q.ndim != 3 or self.config.modality != "image":
+            raise InputError(f"decode_tiles takes one image latent [D, h, w], not {tuple(q.shape)}")
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+            raise InputError(f"tile must be a positive number of latent positions, not {tile!r}")
+        step = 1 << (self.config.levels - reduce)  # output pixels per latent position
+        height, width = (_ceil_shift(n, reduce) for n in latent.size)
+        rows, cols = q.shape[1:]
+        # One window if the latent is no larger than a window, so small images need no margin.
+        tile_rows, tile_cols = (rows, cols) if rows * cols <= tile * tile else (tile, tile)
+        for top in range(0, rows, tile_rows):
+            for left in range(0, cols, tile_cols):
+                window = ((top, min(top + tile_rows, rows)), (left, min(left + tile_cols, cols)))
+                pixels = self._decode_window(q, window, reduce)
+                y, x = top * step, left * step
+                yield (y, x), pixels[:, : height - y, : width - x]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Training pass on a normalised, stride-aligned signal: noisy bottleneck, unclamped."""
@@ -178,12 +225,91 @@ class WallocCodec(nn.Module):
             y = self.encoder[1:stages](y)
         return y.reshape(*bands.shape[: -ndim - 1], *y.shape[1:])
 
-    def _synthesize(self, q: torch.Tensor) -> torch.Tensor:
+    def _synthesize(self, q: torch.Tensor, reduce: int = 0) -> torch.Tensor:
         ndim = self.config.ndim
-        flat = _merge_batch(q, ndim)
-        bands = self.decoder(flat)
-        bands = bands.reshape(*q.shape[: -ndim - 1], *bands.shape[1:])
-        return wpt_synthesis(bands, self.config.levels, ndim)
+        bands = self._bands(_merge_batch(q, ndim), reduce)
+        return self._inverse(bands.reshape(*q.shape[: -ndim - 1], *bands.shape[1:]), reduce)
+
+    def _bands(self, q: torch.Tensor, reduce: int) -> torch.Tensor:
+        """The synthesis network on ``[B, D, *grid]``; with ``reduce``, only the bands it needs.
+
+        Those are, per channel, the first ``2**(ndim (J - reduce))`` in natural order: the
+        packets whose first ``reduce`` levels are lowpass. A linear network (``decoder_width``
+        0) computes only them, ``4**reduce`` times less work; a deep one computes all.
+        """
+        if not reduce:
+            return self.decoder(q)
+        keep = _lowpass_bands(self.config, reduce).to(q.device)
+        if self.config.decoder_width:
+            return self.decoder(q)[:, keep]
+        weight, bias = self._linear_kernel()
+        conv = F.conv2d if self.config.ndim == 2 else F.conv1d
+        return conv(self.decoder[0](q), weight[keep], bias[keep], padding=weight.shape[-1] // 2)
+
+    def _linear_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Kernel ``[bands, D, k, ...]`` and bias of a linear synthesis network.
+
+        Read off its response to one centred impulse per latent channel, so that it does not
+        depend on how the network is built: a convolution's response to an impulse is its
+        kernel, flipped.
+        """
+        cfg, net = self.config, self.decoder[1]
+        radius = net.receptive_radius
+        spatial = tuple(range(2, 2 + cfg.ndim))
+        size = (2 * radius + 1,) * cfg.ndim
+        probe = torch.zeros(cfg.latent_dim + 1, cfg.latent_dim, *size, device=self.device)
+        channels = torch.arange(cfg.latent_dim)
+        probe[(channels, channels, *(radius,) * cfg.ndim)] = 1.0  # the last input stays zero
+        response = net(probe)
+        bias = response[(-1, slice(None), *(radius,) * cfg.ndim)]
+        weight = (response[:-1] - response[-1]).transpose(0, 1).flip(spatial)
+        return weight, bias
+
+    def _inverse(self, bands: torch.Tensor, reduce: int) -> torch.Tensor:
+        """Inverse transform of ``levels - reduce`` levels; reduced images are rescaled.
+
+        Each analysis level scales a 2D lowpass band by 2, so a band whose first ``reduce``
+        levels are lowpass is the image reduced ``2**reduce`` times, scaled by ``2**reduce``.
+        """
+        levels = self.config.levels - reduce
+        x = wpt_synthesis(bands, levels, self.config.ndim) if levels else bands
+        return x / (1 << reduce) if reduce else x
+
+    @torch.inference_mode()
+    def _decode_window(
+        self, q: torch.Tensor, window: tuple[tuple[int, int], tuple[int, int]], reduce: int
+    ) -> torch.Tensor:
+        """Pixels ``[C, ...]`` of a window of latent rows and columns, as in a whole decode.
+
+        The network pads the latent with zeros at the image border only, so it runs on the
+        window plus ``receptive_radius`` positions. The inverse transform is periodic over
+        the whole image, so the window's bands get a margin of ``synthesis_reach`` positions
+        taken around the image periodically (none along an axis the window spans whole).
+        """
+        radius = self.decoder[1].receptive_radius
+        reach = synthesis_reach(self.config.levels - reduce)
+        grid = q.shape[1:]
+        margins = [0 if (lo, hi) == (0, n) else reach for (lo, hi), n in zip(window, grid)]
+        row_runs, col_runs = (
+            _periodic_runs(lo - m, hi + m, n) for (lo, hi), m, n in zip(window, margins, grid)
+        )
+        pieces = []
+        for r0, r1 in row_runs:
+            row = []
+            for c0, c1 in col_runs:
+                top, bottom = max(0, r0 - radius), min(grid[0], r1 + radius)
+                left, right = max(0, c0 - radius), min(grid[1], c1 + radius)
+                crop = q[None, :, top:bottom, left:right].to(self.device, torch.float32)
+                bands = self._bands(crop, reduce)
+                row.append(bands[..., r0 - top : r1 - top, c0 - left : c1 - left])
+            pieces.append(row[0] if len(row) == 1 else torch.cat(row, dim=-1))
+        bands = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-2)
+        pixels = self._inverse(bands, reduce)[0]
+        step = 1 << (self.config.levels - reduce)
+        (r0, r1), (c0, c1) = window
+        y, x = margins[0] * step, margins[1] * step  # the window's first pixel, past the margins
+        pixels = pixels[:, y : y + (r1 - r0) * step, x : x + (c1 - c0) * step]
+        return pixels.add_(0.5).clamp_(0.0, 1.0)
 
     def _prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...], torch.Tensor | None]:
         """Validate, normalise and pad the end of each axis to the stride.
@@ -236,6 +362,16 @@ class WallocCodec(nn.Module):
             raise InputError("an audio latent needs a gain per signal")
         return q
 
+    def _check_reduce(self, reduce: int) -> int:
+        levels = self.config.levels
+        if reduce == 0:
+            return 0
+        if self.config.modality != "image":
+            raise InputError("only images decode at a reduced size")
+        if isinstance(reduce, bool) or not isinstance(reduce, int) or not 0 <= reduce <= levels:
+            raise InputError(f"reduce must be an integer in [0, {levels}], got {reduce!r}")
+        return reduce
+
     def __repr__(self) -> str:
         cfg = self.config
         return (
@@ -253,6 +389,48 @@ def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+@functools.cache
+def synthesis_reach(levels: int) -> int:
+    """Latent positions on either side whose bands reach a position's samples, per axis.
+
+    That is how far ``levels`` inverse wavelet levels spread one latent position (4 for
+    J = 3: CDF 9/7 synthesis filters span ~10 taps per level); 0 when ``levels`` is 0. It is
+    measured on an impulse, so it follows the filters rather than a formula.
+    """
+    if levels == 0:
+        return 0
+    blocks = 32  # far more than any support, so the periodic transform does not wrap it
+    impulse = torch.zeros(1, 1 << levels, blocks, dtype=torch.float64)
+    impulse[..., blocks // 2] = 1.0
+    signal = wpt_synthesis(impulse, levels, ndim=1)[0, 0].reshape(blocks, -1)
+    touched = signal.abs().amax(dim=1).nonzero().flatten()
+    return max(blocks // 2 - int(touched[0]), int(touched[-1]) - blocks // 2)
+
+
+@functools.cache
+def _lowpass_bands(config: CodecConfig, reduce: int) -> torch.Tensor:
+    """Indices of the bands whose first ``reduce`` levels are lowpass, channel by channel."""
+    per_channel = 1 << (config.ndim * config.levels)
+    kept = per_channel >> (config.ndim * reduce)
+    return torch.tensor([c * per_channel + b for c in range(config.channels) for b in range(kept)])
+
+
+def _ceil_shift(n: int, shift: int) -> int:
+    """``ceil(n / 2**shift)``."""
+    return -(-n >> shift)
+
+
+def _periodic_runs(start: int, stop: int, n: int) -> list[tuple[int, int]]:
+    """Runs ``(lo, hi)`` within ``[0, n)`` that, concatenated, index ``[start, stop)`` mod n."""
+    runs = []
+    while start < stop:
+        lo = start % n
+        hi = min(n, lo + stop - start)
+        runs.append((lo, hi))
+        start += hi - lo
+    return runs
 
 
 def _finite(u: torch.Tensor) -> torch.Tensor:

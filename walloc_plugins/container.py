@@ -17,6 +17,7 @@ __all__ = [
     "WlcHeader",
     "WlcReader",
     "WlcWriter",
+    "image_mode",
     "is_wlc",
     "read_header",
 ]
@@ -44,6 +45,12 @@ EXIF, ICC, XMP, TAGS = b"EXIF", b"ICCP", b"XMP ", b"TAGS"
 LATENT, ALPHA, FRAME, END = b"LATN", b"ALPH", b"FRAM", b"END "
 METADATA_CHUNKS = {EXIF: "exif", ICC: "icc_profile", XMP: "xmp", TAGS: "tags"}
 DATA_CHUNKS = (LATENT, ALPHA, FRAME)
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # Pillow's names; other counts are "<n>ch"
+
+
+def image_mode(channels: int) -> str:
+    """The ``mode`` a writer records for an image of ``channels`` (alpha included)."""
+    return _MODES.get(channels, f"{channels}ch")
 
 
 def is_wlc(prefix: bytes) -> bool:
@@ -96,6 +103,10 @@ class WlcHeader:
         height, width = self.size  # type: ignore[misc]
         return (height + top + bottom) // self.stride, (width + left + right) // self.stride
 
+    def reduced_size(self, reduce: int = 0) -> tuple[int, int]:
+        """``(H, W)`` of the image decoded at ``1 / 2**reduce`` size (rounded up)."""
+        return tuple(-(-n >> reduce) for n in self.size)  # type: ignore[return-value, union-attr]
+
     @property
     def tile_grid(self) -> tuple[int, int]:
         """Number of tile rows and columns; LATN chunks come in row-major order."""
@@ -147,7 +158,7 @@ def read_header(fo: IO[bytes]) -> WlcHeader:
         raise ContainerError("corrupt .wlc header: checksum mismatch")
     try:
         data = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: "[[[[..."
         raise ContainerError("corrupt .wlc header: not valid UTF-8 JSON") from None
     modality = "image" if modality_code == MODALITY_CODES["image"] else "audio"
     return WlcHeader.from_json(modality, data, version)
@@ -191,7 +202,8 @@ class WlcReader:
     """Reads a .wlc stream progressively: header, then metadata, then data chunks.
 
     ``metadata`` holds the metadata chunks found before the first data chunk (all of them in
-    files we write). ``data_chunks()`` yields ``(kind, payload)`` and checks the END chunk.
+    files we write); no data payload is read until ``data_chunks()``, which yields
+    ``(kind, payload)`` and checks the END chunk.
     """
 
     def __init__(self, fo: IO[bytes]) -> None:
@@ -199,21 +211,24 @@ class WlcReader:
         self.header = read_header(fo)
         self.metadata: dict[str, Any] = {}
         self.num_samples = self.header.num_samples
-        self._pending: tuple[bytes, bytes] | None = None
-        for kind, payload in self._chunks():
-            if kind not in METADATA_CHUNKS:
-                self._pending = (kind, payload)
-                break
-            self._add_metadata(kind, payload)
+        self._consumed = False
+        self._pending = self._next_head()  # head of the first data chunk (END included)
+        while self._pending is not None and self._pending[0] in METADATA_CHUNKS:
+            self._add_metadata(self._pending[0], self._payload(*self._pending))
+            self._pending = self._next_head()
 
     def data_chunks(self) -> Iterator[tuple[bytes, bytes]]:
-        if self._pending is None:
+        """Yield ``(kind, payload)`` of each data chunk (once), then check the END totals."""
+        if self._consumed:
             raise ContainerError("data chunks can be read only once")
-        count, samples, pending = 0, 0, self._pending
-        self._pending = None
-        chunks = self._chunks()
-        kind, payload = pending
-        while kind != END:
+        self._consumed = True
+        count, samples, head = 0, 0, self._pending
+        while True:
+            if head is None:
+                raise TruncatedError("truncated .wlc stream: no END chunk")
+            kind, payload = head[0], self._payload(*head)
+            if kind == END:
+                break
             if kind in DATA_CHUNKS:
                 count += 1
                 if kind == FRAME:
@@ -221,9 +236,7 @@ class WlcReader:
                 yield kind, payload
             elif kind in METADATA_CHUNKS:
                 self._add_metadata(kind, payload)
-            kind, payload = next(chunks, (b"", b""))
-            if not kind:
-                raise TruncatedError("truncated .wlc stream: no END chunk")
+            head = self._next_head()
         if len(payload) != END_PAYLOAD.size:
             raise ContainerError("corrupt .wlc END chunk")
         total, expected = END_PAYLOAD.unpack(payload)
@@ -236,29 +249,31 @@ class WlcReader:
             raise ContainerError("corrupt .wlc stream: sample count differs from the header")
         self.num_samples = samples
 
-    def _chunks(self) -> Iterator[tuple[bytes, bytes]]:
-        while True:
-            head = self._fo.read(CHUNK_HEAD.size)
-            if not head:
-                return
-            if len(head) < CHUNK_HEAD.size:
-                raise TruncatedError("truncated .wlc stream inside a chunk header")
-            kind, length = CHUNK_HEAD.unpack(head)
-            if length > MAX_CHUNK_BYTES or not all(32 <= b < 127 for b in kind):
-                raise ContainerError(f"corrupt .wlc chunk header (type {kind!r}, {length} bytes)")
-            payload = read_exactly(self._fo, length, f"chunk {kind.decode()!r}")
-            (crc,) = CRC.unpack(read_exactly(self._fo, CRC.size, "a chunk checksum"))
-            if zlib.crc32(payload, zlib.crc32(kind)) != crc:
-                raise ContainerError(f"corrupt .wlc chunk {kind.decode()!r}: checksum mismatch")
-            yield kind, payload
-            if kind == END:
-                return
+    def _next_head(self) -> tuple[bytes, int] | None:
+        """The next chunk's type and length, or None at the end of the stream."""
+        head = self._fo.read(CHUNK_HEAD.size)
+        if not head:
+            return None
+        if len(head) < CHUNK_HEAD.size:
+            raise TruncatedError("truncated .wlc stream inside a chunk header")
+        kind, length = CHUNK_HEAD.unpack(head)
+        if length > MAX_CHUNK_BYTES or not all(32 <= b < 127 for b in kind):
+            raise ContainerError(f"corrupt .wlc chunk header (type {kind!r}, {length} bytes)")
+        return kind, length
+
+    def _payload(self, kind: bytes, length: int) -> bytes:
+        """Read a chunk's payload and checksum; the stream is left at the next chunk."""
+        payload = read_exactly(self._fo, length, f"chunk {kind.decode()!r}")
+        (crc,) = CRC.unpack(read_exactly(self._fo, CRC.size, "a chunk checksum"))
+        if zlib.crc32(payload, zlib.crc32(kind)) != crc:
+            raise ContainerError(f"corrupt .wlc chunk {kind.decode()!r}: checksum mismatch")
+        return payload
 
     def _add_metadata(self, kind: bytes, payload: bytes) -> None:
         if kind == TAGS:
             try:
                 tags = json.loads(payload.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 raise ContainerError("corrupt .wlc TAGS chunk: not UTF-8 JSON") from None
             if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
                 raise ContainerError("corrupt .wlc TAGS chunk: not an object of strings")
@@ -328,7 +343,7 @@ def _validate_image(h: WlcHeader) -> None:
     for axis in range(2):
         _need((h.size[axis] + sum(pad[axis])) % h.stride == 0, "padding", pad)  # type: ignore[index]
     _need(_pair(h.tile, 1, MAX_SIDE), "tile", h.tile)
-    _need(isinstance(h.mode, str) and 0 < len(h.mode) <= 16, "mode", h.mode)
+    _need(h.mode == image_mode(h.channels + h.alpha), "mode", h.mode)
     for name in ("sample_rate", "frame_length", "num_samples"):
         _need(getattr(h, name) is None, name, getattr(h, name))
 

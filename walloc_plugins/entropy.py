@@ -127,7 +127,7 @@ class WebPCoder(EntropyCoder):
                         f"{expected[::-1]}"
                     )
                 planes = np.asarray(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             if isinstance(exc, ContainerError):
                 raise
             raise ContainerError(f"corrupt WebP latent: {exc}") from None
