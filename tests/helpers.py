@@ -18,3 +18,20 @@ def lanczos_psnr(image: np.ndarray, factor: int) -> float:
     height, width = image.shape[:2]
     small = Image.fromarray(image).resize((width // factor, height // factor), Image.LANCZOS)
     return psnr(image, np.asarray(small.resize((width, height), Image.LANCZOS)))
+
+
+def mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    """One to three random byte edits, insertions or cuts (for fuzz tests)."""
+    corrupt = bytearray(data)
+    for _ in range(rng.integers(1, 4)):
+        position = int(rng.integers(len(corrupt)))
+        action = rng.integers(3)
+        if action == 0:
+            corrupt[position] = int(rng.integers(256))
+        elif action == 1:
+            corrupt[position:position] = bytes(
+                rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8)
+            )
+        else:
+            del corrupt[position:]
+    return bytes(corrupt)

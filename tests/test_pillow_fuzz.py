@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image, ImageFile, UnidentifiedImageError
+from helpers import mutate
 from test_pillow_plugin import with_header
 
 import walloc_plugins as wp
@@ -41,22 +42,6 @@ def load_truncated(request):
     ImageFile.LOAD_TRUNCATED_IMAGES = request.param
     yield request.param
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-
-def mutate(data: bytes, rng: np.random.Generator) -> bytes:
-    corrupt = bytearray(data)
-    for _ in range(rng.integers(1, 4)):
-        position = int(rng.integers(len(corrupt)))
-        action = rng.integers(3)
-        if action == 0:
-            corrupt[position] = int(rng.integers(256))
-        elif action == 1:
-            corrupt[position:position] = bytes(
-                rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8)
-            )
-        else:
-            del corrupt[position:]
-    return bytes(corrupt)
 
 
 def open_and_load(data: bytes) -> tuple[str, Image.Image | BaseException]:
