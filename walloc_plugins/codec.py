@@ -234,36 +234,12 @@ class WallocCodec(nn.Module):
         """The synthesis network on ``[B, D, *grid]``; with ``reduce``, only the bands it needs.
 
         Those are, per channel, the first ``2**(ndim (J - reduce))`` in natural order: the
-        packets whose first ``reduce`` levels are lowpass. A linear network (``decoder_width``
-        0) computes only them, ``4**reduce`` times less work; a deep one computes all.
+        packets whose first ``reduce`` levels are lowpass. The output convolutions compute only
+        them (``4**reduce`` times less work there); a residual body's hidden layers run whole.
         """
         if not reduce:
             return self.decoder(q)
-        keep = _lowpass_bands(self.config, reduce).to(q.device)
-        if self.config.decoder_width:
-            return self.decoder(q)[:, keep]
-        weight, bias = self._linear_kernel()
-        conv = F.conv2d if self.config.ndim == 2 else F.conv1d
-        return conv(self.decoder[0](q), weight[keep], bias[keep], padding=weight.shape[-1] // 2)
-
-    def _linear_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Kernel ``[bands, D, k, ...]`` and bias of a linear synthesis network.
-
-        Read off its response to one centred impulse per latent channel, so that it does not
-        depend on how the network is built: a convolution's response to an impulse is its
-        kernel, flipped.
-        """
-        cfg, net = self.config, self.decoder[1]
-        radius = net.receptive_radius
-        spatial = tuple(range(2, 2 + cfg.ndim))
-        size = (2 * radius + 1,) * cfg.ndim
-        probe = torch.zeros(cfg.latent_dim + 1, cfg.latent_dim, *size, device=self.device)
-        channels = torch.arange(cfg.latent_dim)
-        probe[(channels, channels, *(radius,) * cfg.ndim)] = 1.0  # the last input stays zero
-        response = net(probe)
-        bias = response[(-1, slice(None), *(radius,) * cfg.ndim)]
-        weight = (response[:-1] - response[-1]).transpose(0, 1).flip(spatial)
-        return weight, bias
+        return self.decoder[1](self.decoder[0](q), _lowpass_bands(self.config, reduce).to(q.device))
 
     def _inverse(self, bands: torch.Tensor, reduce: int) -> torch.Tensor:
         """Inverse transform of ``levels - reduce`` levels; reduced images are rescaled.

@@ -126,7 +126,7 @@ class WebPCoder(EntropyCoder):
                         f"corrupt WebP latent: {image.mode} {image.size}, expected RGB "
                         f"{expected[::-1]}"
                     )
-                planes = np.asarray(image.convert("RGB"))
+                planes = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             if isinstance(exc, ContainerError):
                 raise

@@ -97,6 +97,15 @@ class SynthesisNet(nn.Module):
             )
         self.receptive_radius = pad * (1 + 2 * depth + (width > 0))
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        bands = self.skip(y)
-        return bands if self.body is None else bands + self.body(y * (1 / self.input_scale))
+    def forward(self, y: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Bands ``[B, bands, *grid]``; ``keep`` (indices) computes only those output bands."""
+        bands = _output_conv(self.skip, y, keep)
+        if self.body is None:
+            return bands
+        return bands + _output_conv(self.body[-1], self.body[:-1](y * (1 / self.input_scale)), keep)
+
+
+def _output_conv(conv: nn.Module, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    if keep is None:
+        return conv(x)
+    return conv._conv_forward(x, conv.weight[keep], conv.bias[keep])
