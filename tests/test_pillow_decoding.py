@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from test_container import IMAGE_FIELDS
 
 import walloc_plugins as wp
 from walloc_plugins import ContainerError, InputError, TruncatedError
@@ -207,19 +208,8 @@ def test_reader_reads_no_data_payload_until_asked(small_image):
 
 
 def test_header_mode_must_match_channels_and_alpha():
-    fields = dict(
-        modality="image",
-        codec="rgb-16x",
-        weights="ab" * 32,
-        coder="zlib",
-        channels=3,
-        levels=3,
-        latent_channels=12,
-        latent_bits=8,
-        size=(8, 8),
-        padding=((0, 0), (0, 0)),
-        tile=(256, 256),
-    )
+    fields = {k: v for k, v in IMAGE_FIELDS.items() if k not in ("mode", "alpha")}
+    fields.update(size=(8, 8), padding=((0, 0), (0, 0)))
     assert wlc.WlcHeader(**fields, mode="RGB", alpha=False).mode == "RGB"
     assert wlc.WlcHeader(**fields, mode="RGBA", alpha=True).mode == "RGBA"
     for mode, alpha in (("L", False), ("RGB", True), ("RGBA", False)):
