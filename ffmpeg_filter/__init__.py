@@ -1,0 +1,1 @@
+"""WaLLoC audio in ffmpeg pipelines: the ``walloc-ffmpeg`` pipe filter and Python helpers."""
