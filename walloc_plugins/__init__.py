@@ -67,6 +67,7 @@ __all__ = [
     "plugins",
     "read_header",
     "read_image",
+    "read_latent",
     "save",
 ]
 
@@ -79,6 +80,7 @@ _LAZY = {
     "decompress_from_file": "api",
     "load": "api",
     "read_image": "api",
+    "read_latent": "api",
     "save": "api",
 }
 

@@ -15,11 +15,13 @@ from . import container as wlc
 from .codec import DECODE_TILE, Latent, WallocCodec
 from .errors import ContainerError, InputError
 from .files import Source, atomic_write, open_source
+from .config import CodecConfig
 from .registry import find_entry, get_coder, load_codec
 
 __all__ = [
     "DEFAULT_CODECS",
     "CodedImage",
+    "StoredLatent",
     "codec_for",
     "compress",
     "compress_to_file",
@@ -29,6 +31,7 @@ __all__ = [
     "encode_audio_frames",
     "load",
     "read_image",
+    "read_latent",
     "save",
 ]
 
@@ -233,6 +236,53 @@ def read_image(
         return _read_image(wlc.WlcReader(fo), codec, partial)
 
 
+@dataclass(frozen=True)
+class StoredLatent:
+    """The latent a .wlc file stores, entropy-decoded only: no codec model is built or run.
+
+    Attributes:
+        header: the validated header.
+        q: int8 ``[D, h, w]`` for an image (the padded grid, ``header.latent_grid``) or
+            ``[D, t]`` for audio: the frames' latents in order, ``ceil(samples / stride)``
+            positions each, so frame ``k`` starts at position ``k * frame_length / stride``.
+        gains: audio only, float32 ``[frames]``: the peak each frame was divided by before
+            coding (each frame's latent is loudness-normalised).
+    """
+
+    header: wlc.WlcHeader
+    q: torch.Tensor
+    gains: torch.Tensor | None = None
+
+
+def read_latent(source: Source) -> StoredLatent:
+    """The latent of a .wlc image or audio file, as ``encode`` produced it.
+
+    Only the entropy coder runs (the fast path for learning in the compressed domain). The
+    codec that wrote the file must be installed, so that a header cannot make the reader
+    allocate a latent of a shape no installed codec has; its weights are not loaded.
+
+    Raises:
+        ContainerError: a bad or damaged file.
+        UnknownCodecError, CodecMismatchError, UnknownCoderError: what wrote it is not
+            installed.
+    """
+    with open_source(source) as fo:
+        reader = wlc.WlcReader(fo)
+        header = reader.header
+        entry = find_entry(header.codec, header.weights)
+        _check_fits(entry.config, entry.name, header)
+        entropy = get_coder(header.coder)
+        if header.modality == "image":
+            q, _, _ = _read_image_chunks(reader, entropy, partial=False)
+            return StoredLatent(header, torch.from_numpy(q))
+        frames = list(_audio_latents(entropy, header, reader.data_chunks()))
+        q = np.zeros((header.latent_channels, 0), np.int8)
+        if frames:
+            q = np.concatenate([frame for _, _, frame in frames], axis=1)
+        gains = torch.tensor([gain for _, gain, _ in frames], dtype=torch.float32)
+        return StoredLatent(header, torch.from_numpy(q), gains)
+
+
 # -- images --------------------------------------------------------------------------------
 def _compress_image(
     fo: IO[bytes], model: WallocCodec, entropy: Any, signal: torch.Tensor, metadata: dict
@@ -268,8 +318,23 @@ def _read_image(reader: wlc.WlcReader, codec: WallocCodec | None, partial: bool)
     if header.modality != "image":
         raise ContainerError("this .wlc file holds audio, not an image")
     model = codec if codec is not None else codec_for(header)
-    _check_fits(model, header)  # the latent below is allocated only for a codec's shape
-    entropy = get_coder(header.coder)
+    _check_fits(model.config, model.name, header)
+    q, alpha, damage = _read_image_chunks(reader, get_coder(header.coder), partial)
+    if header.alpha and alpha is None:
+        alpha = np.full(header.size, 255, np.uint8)  # type: ignore[arg-type]
+    latent = Latent(q=torch.from_numpy(q), size=header.size)  # type: ignore[arg-type]
+    return CodedImage(header, dict(reader.metadata), model, latent, alpha, damage)
+
+
+def _read_image_chunks(
+    reader: wlc.WlcReader, entropy: Any, partial: bool
+) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """The int8 latent, the alpha plane (or None) and what was damaged (``read_image``).
+
+    The caller has checked that the header fits a codec, so the latent is allocated only
+    for a codec's shape.
+    """
+    header = reader.header
     (tile_height, tile_width), (tile_rows, tile_cols) = header.tile, header.tile_grid
     q = np.zeros((header.latent_channels, *header.latent_grid), np.int8)
     alpha, damage, tiles = None, None, 0
@@ -290,10 +355,7 @@ def _read_image(reader: wlc.WlcReader, codec: WallocCodec | None, partial: bool)
         if not partial:
             raise
         damage = str(exc)
-    if header.alpha and alpha is None:
-        alpha = np.full(header.size, 255, np.uint8)  # type: ignore[arg-type]
-    latent = Latent(q=torch.from_numpy(q), size=header.size)  # type: ignore[arg-type]
-    return CodedImage(header, dict(reader.metadata), model, latent, alpha, damage)
+    return q, alpha, damage
 
 
 def _reduce_plane(plane: np.ndarray, reduce: int) -> np.ndarray:
@@ -373,7 +435,17 @@ def decode_audio_frames(
     model: WallocCodec, entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]]
 ) -> Iterator[np.ndarray]:
     """Decode FRAM chunks one by one to float32 ``[C, samples]`` arrays (progressive)."""
-    _check_fits(model, header)
+    _check_fits(model.config, model.name, header)
+    for num_samples, gain, q in _audio_latents(entropy, header, chunks):
+        gain_tensor = torch.tensor(gain, dtype=torch.float32)
+        latent = Latent(q=torch.from_numpy(q.copy()), size=(num_samples,), gain=gain_tensor)
+        yield model.decode(latent).cpu().numpy()
+
+
+def _audio_latents(
+    entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]]
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Entropy-decode FRAM chunks to ``(samples, gain, q)`` with ``q`` int8 ``[D, t]``."""
     for kind, payload in chunks:
         if kind != wlc.FRAME:
             raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc audio stream")
@@ -381,9 +453,7 @@ def decode_audio_frames(
         if num_samples > header.frame_length:  # type: ignore[operator]
             raise ContainerError(f"corrupt .wlc audio frame of {num_samples} samples")
         shape = (header.latent_channels, -(-num_samples // header.stride))
-        q = torch.from_numpy(entropy.decode(coded, shape).copy())
-        latent = Latent(q=q, size=(num_samples,), gain=torch.tensor(gain, dtype=torch.float32))
-        yield model.decode(latent).cpu().numpy()
+        yield num_samples, gain, entropy.decode(coded, shape)
 
 
 def _audio_array(array: Any) -> np.ndarray:
@@ -448,15 +518,14 @@ def _header(model: WallocCodec, coder: str, channels: int, **fields: Any) -> wlc
     )
 
 
-def _check_fits(model: WallocCodec, header: wlc.WlcHeader) -> None:
-    cfg = model.config
+def _check_fits(cfg: CodecConfig, name: str, header: wlc.WlcHeader) -> None:
     if (cfg.modality, cfg.channels, cfg.levels, cfg.latent_dim) != (
         header.modality,
         header.channels,
         header.levels,
         header.latent_channels,
     ):
-        raise ContainerError(f"this .wlc file does not fit codec {model.name!r} ({cfg})")
+        raise ContainerError(f"this .wlc file does not fit codec {name!r} ({cfg})")
 
 
 def _check_metadata(metadata: Mapping[str, Any], modality: str) -> dict[str, Any]:
