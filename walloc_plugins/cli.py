@@ -1,4 +1,4 @@
-"""The ``walloc`` command line: encode, decode, info, codecs, demo."""
+"""The ``walloc`` command line: encode, decode, convert, info, codecs, train, eval, demo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ examples:
   walloc encode photo.png                  -> photo.wlc with the default codec for RGB
   walloc encode song.wav -c stereo-20x-linear
   walloc decode photo.wlc out.png --reference photo.png   also print the PSNR
+  walloc convert photos/ photos-wlc/       a folder (e.g. ImageFolder layout) to .wlc files
   walloc info photo.wlc                    the header, without decoding (no torch needed)
   walloc codecs                            codecs, entropy coders and plugins installed
 
@@ -71,6 +72,25 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("-r", "--reference", type=Path, help="original file: print PSNR against it")
     dec.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     dec.set_defaults(run=_decode)
+
+    conv = sub.add_parser(
+        "convert",
+        parents=[common],
+        help="convert a folder of images or audio (e.g. ImageFolder layout) to .wlc files",
+        description="Encode every image and audio file under SRC to DST/<same relative path>.wlc, "
+        "in parallel. Images are converted to the codec's mode (RGB or L), audio is resampled to "
+        "the codec's rate. Files already in DST are skipped, so an interrupted run resumes; "
+        "nothing is overwritten without --overwrite. Exit status 1 if any file failed.",
+    )
+    conv.add_argument("src", type=Path, help="folder of images and/or audio, searched recursively")
+    conv.add_argument("dst", type=Path, help="output folder (created)")
+    conv.add_argument("-c", "--codec", action="append", default=[], metavar="NAME",
+                      help="codec for the files of its modality; repeat for images and audio "
+                      "(default: the core's defaults for RGB images and stereo audio)")
+    conv.add_argument("--coder", default="webp", help="entropy coder (default: webp)")
+    conv.add_argument("-j", "--jobs", type=int, help="worker processes (default: one per CPU)")
+    conv.add_argument("-f", "--overwrite", action="store_true", help="re-encode files that exist in DST")
+    conv.set_defaults(run=_convert)
 
     info = sub.add_parser("info", parents=[common], help="print a .wlc header (no decoding)")
     info.add_argument("input", type=Path, nargs="+")
@@ -150,6 +170,21 @@ def _decode(args: argparse.Namespace) -> int:
         line += f", PSNR {_psnr(reference, array, header.modality):.2f} dB against {args.reference}"
     print(line)
     return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert_folder
+
+    if args.jobs is not None and args.jobs < 1:
+        raise WallocError(f"--jobs must be at least 1, got {args.jobs}")
+    start = time.perf_counter()
+    report = convert_folder(args.src, args.dst, args.codec, coder=args.coder, overwrite=args.overwrite,
+                            workers=args.jobs, progress=not args.quiet)
+    for key, error in report.failed:
+        log.error("%s: %s", key, error)
+    print(f"{args.dst}: {report.converted} converted, {report.skipped} already there, "
+          f"{len(report.failed)} failed ({time.perf_counter() - start:.1f} s)")
+    return 1 if report.failed else 0
 
 
 def _info(args: argparse.Namespace) -> int:
