@@ -125,6 +125,36 @@ def test_audio_int16_mono_rules_and_rate(music):
         wp.compress(audio[:, 0], "stereo-20x-linear", sample_rate=rate)
 
 
+def test_streamed_channel_groups_round_trip():
+    """5 channels of real 5.1 music on the stereo codec: groups (0, 1), (2, 3), (4, 4)."""
+    import io
+
+    from walloc_plugins import api, container
+    from walloc_plugins.registry import get_coder, load_codec
+
+    assert api.channel_groups(1, 2).tolist() == [[0, 0]]
+    assert api.channel_groups(5, 2).tolist() == [[0, 1], [2, 3], [4, 4]]
+    surround, _ = read_audio(DEV_AUDIO / "music-surround-5.1-48k.flac", 44100)
+    audio = np.ascontiguousarray(surround[100_000:300_000, :5])  # 1.5 frames
+    model, entropy = load_codec("stereo-20x-linear"), get_coder("webp")
+    blocks = (audio[i : i + 7_000] for i in range(0, len(audio), 7_000))
+    streamed = list(api.encode_audio_stream(model, blocks))
+    whole = list(api.encode_audio_frames(model, audio))
+    assert [(n, g) for n, g, _ in streamed] == [(n, g) for n, g, _ in whole] and len(whole[0][1]) == 3
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(streamed, whole))
+    out = io.BytesIO()
+    writer = container.WlcWriter(out, api.audio_header(model, 5))
+    for num_samples, gains, q in streamed:
+        writer.write_frame(num_samples, gains, entropy.encode(q))
+    writer.close()
+    decoded = wp.decompress(out.getvalue())
+    assert decoded.shape == audio.shape
+    snr = 10 * np.log10(np.sum(audio**2, axis=0) / np.sum((audio - decoded) ** 2, axis=0))
+    assert snr.min() > 15, snr
+    stored = wp.read_latent(out.getvalue())
+    assert stored.q.shape == (3 * 27, -(-len(audio) // 256)) and stored.gains.shape == (2, 3)
+
+
 def test_silence_is_exact():
     decoded = wp.decompress(wp.compress(np.zeros((3000, 2), np.float32), "stereo-20x-linear", sample_rate=44100))
     assert np.abs(decoded).max() < 1e-3

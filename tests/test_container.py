@@ -59,13 +59,33 @@ def test_audio_frames_and_end_counts():
     out = io.BytesIO()
     writer = wlc.WlcWriter(out, WlcHeader(**AUDIO_FIELDS))
     writer.write_chunk(wlc.TAGS, wlc.encode_tags({"title": "Blues", "artist": "Ünïcode"}))
-    writer.write_frame(131072, 0.5, b"frame-1")
-    writer.write_frame(1000, 0.25, b"frame-2")
+    writer.write_frame(131072, [0.5], b"frame-1")
+    writer.write_frame(1000, [0.25], b"frame-2")
     writer.close()
     reader, chunks = read_all(out.getvalue())
     assert reader.metadata["tags"]["artist"] == "Ünïcode"
-    assert [wlc.unpack_frame(p) for _, p in chunks] == [(131072, 0.5, b"frame-1"), (1000, 0.25, b"frame-2")]
-    assert reader.num_samples == 132072
+    assert [wlc.unpack_frame(p) for _, p in chunks] == [(131072, (0.5,), b"frame-1"), (1000, (0.25,), b"frame-2")]
+    assert reader.num_samples == 132072 and reader.source_samples is None
+
+
+def test_channel_groups_and_source_rate():
+    header = WlcHeader(**{**AUDIO_FIELDS, "channels": 6, "source_rate": 48000})
+    out = io.BytesIO()
+    writer = wlc.WlcWriter(out, header)
+    writer.write_frame(1000, [0.5, 0.25, 0.125], b"frame")
+    with pytest.raises(ContainerError, match="source_rate"):
+        writer.close()
+    writer.close(source_samples=1089)
+    reader, chunks = read_all(out.getvalue())
+    assert reader.header == header and reader.source_samples == 1089
+    assert wlc.unpack_frame(chunks[0][1], groups=3) == (1000, (0.5, 0.25, 0.125), b"frame")
+    plain = write(WlcHeader(**AUDIO_FIELDS), [(wlc.FRAME, wlc.pack_frame(5, [1.0], b""))])
+    chunks_start = wlc.PREFIX_SIZE + wlc.PREFIX.unpack_from(plain)[4] + 4
+    fields = {**json.loads(plain[wlc.PREFIX_SIZE : chunks_start - 4]), "source_rate": 48000}
+    with pytest.raises(ContainerError, match="END chunk"):  # END without the source samples
+        read_all(raw_file(fields, modality=b"A") + plain[chunks_start:])
+    with pytest.raises(ContainerError, match="source_rate"):
+        WlcHeader(**{**IMAGE_FIELDS, "source_rate": 48000})
 
 
 def test_every_truncation_is_detected():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -22,6 +22,8 @@ __all__ = [
     "DEFAULT_CODECS",
     "CodedImage",
     "StoredLatent",
+    "audio_header",
+    "channel_groups",
     "codec_for",
     "compress",
     "compress_to_file",
@@ -29,6 +31,7 @@ __all__ = [
     "decompress",
     "decompress_from_file",
     "encode_audio_frames",
+    "encode_audio_stream",
     "load",
     "read_image",
     "read_latent",
@@ -127,8 +130,8 @@ def compress_to_file(
         writer = wlc.WlcWriter(fo, _header(model, entropy.name, signal.shape[1], num_samples=len(signal)))
         _write_metadata(writer, metadata)
         frames = encode_audio_frames(model, signal)
-        for num_samples, gain, q in _bar(frames, len(signal), "encoding", progress):
-            writer.write_frame(num_samples, gain, entropy.encode(q))
+        for num_samples, gains, q in _bar(frames, len(signal), "encoding", progress):
+            writer.write_frame(num_samples, gains, entropy.encode(q))
         writer.close()
 
 
@@ -244,9 +247,11 @@ class StoredLatent:
         header: the validated header.
         q: int8 ``[D, h, w]`` for an image (the padded grid, ``header.latent_grid``) or
             ``[D, t]`` for audio: the frames' latents in order, ``ceil(samples / stride)``
-            positions each, so frame ``k`` starts at position ``k * frame_length / stride``.
+            positions each, so frame ``k`` starts at position ``k * frame_length / stride``;
+            ``[G * D, t]`` for audio coded in G > 1 channel groups (``channel_groups``).
         gains: audio only, float32 ``[frames]``: the peak each frame was divided by before
-            coding (each frame's latent is loudness-normalised).
+            coding (each frame's latent is loudness-normalised); ``[frames, G]`` for G > 1
+            channel groups.
     """
 
     header: wlc.WlcHeader
@@ -275,12 +280,13 @@ def read_latent(source: Source) -> StoredLatent:
         if header.modality == "image":
             q, _, _ = _read_image_chunks(reader, entropy, partial=False)
             return StoredLatent(header, torch.from_numpy(q))
-        frames = list(_audio_latents(entropy, header, reader.data_chunks()))
-        q = np.zeros((header.latent_channels, 0), np.int8)
+        groups = len(channel_groups(header.channels, entry.config.channels))
+        frames = list(_audio_latents(entropy, header, reader.data_chunks(), groups))
+        q = np.zeros((groups * header.latent_channels, 0), np.int8)
         if frames:
             q = np.concatenate([frame for _, _, frame in frames], axis=1)
-        gains = torch.tensor([gain for _, gain, _ in frames], dtype=torch.float32)
-        return StoredLatent(header, torch.from_numpy(q), gains)
+        gains = torch.tensor([gains for _, gains, _ in frames], dtype=torch.float32).reshape(-1, groups)
+        return StoredLatent(header, torch.from_numpy(q), gains[:, 0] if groups == 1 else gains)
 
 
 # -- images --------------------------------------------------------------------------------
@@ -412,23 +418,64 @@ def _image_tensor(array: Any) -> torch.Tensor:
 
 
 # -- audio ---------------------------------------------------------------------------------
-def encode_audio_frames(model: WallocCodec, audio: np.ndarray) -> Iterator[tuple[int, float, np.ndarray]]:
+FRAME_BATCH = 16  # full frames per codec call when encoding
+
+
+def channel_groups(channels: int, width: int) -> np.ndarray:
+    """Which signal channels a codec of ``width`` channels codes together: int ``[G, width]``.
+
+    Channels fill the groups in order and the last group repeats its last channel where it
+    runs short: mono on a stereo codec is ``[[0, 0]]``, 5.1 is ``[[0, 1], [2, 3], [4, 5]]``.
+    Decoding averages the copies of a repeated channel.
+    """
+    slots = np.arange(-(-channels // width) * width)
+    return np.minimum(slots, channels - 1).reshape(-1, width)
+
+
+def audio_header(model: WallocCodec, channels: int, coder: str = DEFAULT_CODER, **fields: Any) -> wlc.WlcHeader:
+    """The header of a .wlc stream of ``channels`` coded by the audio codec ``model``.
+
+    ``fields`` are the optional ones: ``num_samples`` (when known in advance) and
+    ``source_rate`` (when the signal was resampled to the codec's rate).
+    """
+    return _header(model, coder, channels, **fields)
+
+
+def encode_audio_frames(model: WallocCodec, audio: np.ndarray) -> Iterator[tuple[int, list[float], np.ndarray]]:
     """Split float32 ``[T, C]`` audio into frames of ``frame_length`` and encode each alone.
 
-    Yields ``(samples, gain, q)`` with ``q`` an int8 ``[D, t]`` array; full frames are
-    encoded in batches for speed.
+    Any channel count is coded in the groups of ``channel_groups``. Yields ``(samples, gains,
+    q)``: a gain per group and ``q`` int8 ``[G * D, t]``, the groups' latents stacked. Full
+    frames are encoded in batches for speed.
     """
-    frame, channels = model.config.frame_length, audio.shape[1]
+    frame = model.config.frame_length
+    groups = channel_groups(audio.shape[1], model.config.channels)
     full = len(audio) // frame
-    for start in range(0, full, 16):
-        stop = min(full, start + 16)
-        block = audio[start * frame : stop * frame].reshape(stop - start, frame, channels)
-        latent = model.encode(torch.from_numpy(block).transpose(1, 2).contiguous())
-        for q, gain in zip(latent.q.cpu().numpy(), latent.gain.tolist()):  # type: ignore[union-attr]
-            yield frame, gain, q
+    for start in range(0, full, FRAME_BATCH):
+        stop = min(full, start + FRAME_BATCH)
+        yield from _encode_frames(model, audio[start * frame : stop * frame].reshape(stop - start, frame, -1), groups)
     if len(audio) > full * frame:
-        latent = model.encode(torch.from_numpy(audio[full * frame :].T.copy()))
-        yield len(audio) - full * frame, float(latent.gain), latent.q.cpu().numpy()  # type: ignore[arg-type]
+        yield from _encode_frames(model, audio[None, full * frame :], groups)
+
+
+def encode_audio_stream(model: WallocCodec, blocks: Iterable[np.ndarray]) -> Iterator[tuple[int, list[float], np.ndarray]]:
+    """``encode_audio_frames`` on a stream of float32 ``[n, C]`` blocks of any sizes.
+
+    A frame is encoded as soon as the blocks fill it and only the last one may be short, so
+    memory holds about one frame (or one batch of frames) however long the stream is.
+    """
+    frame = model.config.frame_length
+    pending: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        pending.append(block)
+        count += len(block)
+        if count >= frame:
+            run, whole = np.concatenate(pending), count - count % frame
+            yield from encode_audio_frames(model, run[:whole])
+            pending, count = [run[whole:]], count - whole
+    if count:
+        yield from encode_audio_frames(model, np.concatenate(pending))
 
 
 def decode_audio_frames(
@@ -436,24 +483,45 @@ def decode_audio_frames(
 ) -> Iterator[np.ndarray]:
     """Decode FRAM chunks one by one to float32 ``[C, samples]`` arrays (progressive)."""
     _check_fits(model.config, model.name, header)
-    for num_samples, gain, q in _audio_latents(entropy, header, chunks):
-        gain_tensor = torch.tensor(gain, dtype=torch.float32)
-        latent = Latent(q=torch.from_numpy(q.copy()), size=(num_samples,), gain=gain_tensor)
-        yield model.decode(latent).cpu().numpy()
+    groups = len(channel_groups(header.channels, model.config.channels))
+    for num_samples, gains, q in _audio_latents(entropy, header, chunks, groups):
+        q_groups = torch.from_numpy(q.reshape(groups, header.latent_channels, -1).copy())
+        latent = Latent(q=q_groups, size=(num_samples,), gain=torch.tensor(gains, dtype=torch.float32))
+        yield _ungroup(model.decode(latent).cpu().numpy(), header.channels)
+
+
+def _encode_frames(
+    model: WallocCodec, frames: np.ndarray, groups: np.ndarray
+) -> Iterator[tuple[int, list[float], np.ndarray]]:
+    """Encode ``[B, samples, C]`` frames in channel ``groups`` (see ``encode_audio_frames``)."""
+    signal = torch.from_numpy(frames)[:, :, groups].permute(0, 2, 3, 1).contiguous()  # [B, G, k, samples]
+    latent = model.encode(signal)
+    for q, gains in zip(latent.q.cpu().numpy(), latent.gain.tolist()):  # type: ignore[union-attr]
+        yield frames.shape[1], gains, q.reshape(-1, q.shape[-1])
+
+
+def _ungroup(decoded: np.ndarray, channels: int) -> np.ndarray:
+    """``[G, k, samples]`` decoded groups to ``[channels, samples]``, copies averaged."""
+    flat = decoded.reshape(-1, decoded.shape[-1])
+    if len(flat) == channels:
+        return flat
+    signal = flat[:channels].copy()
+    signal[-1] = flat[channels - 1 :].mean(axis=0)
+    return signal
 
 
 def _audio_latents(
-    entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]]
-) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Entropy-decode FRAM chunks to ``(samples, gain, q)`` with ``q`` int8 ``[D, t]``."""
+    entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]], groups: int
+) -> Iterator[tuple[int, tuple[float, ...], np.ndarray]]:
+    """Entropy-decode FRAM chunks to ``(samples, gains, q)``, ``q`` int8 ``[groups * D, t]``."""
     for kind, payload in chunks:
         if kind != wlc.FRAME:
             raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc audio stream")
-        num_samples, gain, coded = wlc.unpack_frame(payload)
+        num_samples, gains, coded = wlc.unpack_frame(payload, groups)
         if num_samples > header.frame_length:  # type: ignore[operator]
             raise ContainerError(f"corrupt .wlc audio frame of {num_samples} samples")
-        shape = (header.latent_channels, -(-num_samples // header.stride))
-        yield num_samples, gain, entropy.decode(coded, shape)
+        shape = (groups * header.latent_channels, -(-num_samples // header.stride))
+        yield num_samples, gains, entropy.decode(coded, shape)
 
 
 def _audio_array(array: Any) -> np.ndarray:
@@ -519,9 +587,10 @@ def _header(model: WallocCodec, coder: str, channels: int, **fields: Any) -> wlc
 
 
 def _check_fits(cfg: CodecConfig, name: str, header: wlc.WlcHeader) -> None:
+    channels = header.channels if header.modality == "image" else cfg.channels  # audio: any, in groups
     if (cfg.modality, cfg.channels, cfg.levels, cfg.latent_dim) != (
         header.modality,
-        header.channels,
+        channels,
         header.levels,
         header.latent_channels,
     ):

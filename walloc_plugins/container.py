@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Literal
 
@@ -19,7 +19,9 @@ __all__ = [
     "WlcWriter",
     "image_mode",
     "is_wlc",
+    "pack_frame",
     "read_header",
+    "unpack_frame",
 ]
 
 MAGIC = b"\x89WLC\r\n\x1a\n"
@@ -30,7 +32,9 @@ MODALITY_CODES = {"image": b"I", "audio": b"A"}
 CHUNK_HEAD = struct.Struct("<4sI")
 CRC = struct.Struct("<I")
 END_PAYLOAD = struct.Struct("<QI")  # total samples (audio) or 0, data chunk count
-FRAME_HEAD = struct.Struct("<If")  # samples in the frame, gain
+SOURCE_SAMPLES = struct.Struct("<Q")  # END's extra field when the header has a source_rate
+FRAME_HEAD = struct.Struct("<If")  # samples in the frame, gain of its first channel group
+GAIN = struct.Struct("<f")  # gains of further channel groups follow the frame head
 
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
@@ -67,8 +71,9 @@ class WlcHeader:
 
     Image fields: ``size`` (H, W), ``padding`` ((top, bottom), (left, right)) added before
     coding, ``tile`` (latent rows, latent columns per LATN chunk), ``mode`` (a Pillow mode
-    name), ``alpha`` (an ALPH chunk follows). Audio fields: ``sample_rate``, ``frame_length``
-    and ``num_samples`` (None while streaming; the END chunk carries the total).
+    name), ``alpha`` (an ALPH chunk follows). Audio fields: ``sample_rate``, ``frame_length``,
+    ``num_samples`` (None while streaming; the END chunk carries the total) and ``source_rate``
+    (the rate the signal had before it was resampled to ``sample_rate``, or None).
     """
 
     modality: Literal["image", "audio"]
@@ -87,6 +92,7 @@ class WlcHeader:
     sample_rate: int | None = None
     frame_length: int | None = None
     num_samples: int | None = None
+    source_rate: int | None = None
     version: int = field(default=FORMAT_VERSION, compare=False)
 
     def __post_init__(self) -> None:
@@ -173,6 +179,7 @@ class WlcWriter:
 
     def __init__(self, fo: IO[bytes], header: WlcHeader) -> None:
         self._fo = fo
+        self._source_rate = header.source_rate
         self._data_chunks = 0
         self._samples = 0
         text = json.dumps(header.to_json(), separators=(",", ":"), sort_keys=True).encode()
@@ -188,13 +195,19 @@ class WlcWriter:
         self._fo.write(payload)
         self._fo.write(CRC.pack(zlib.crc32(payload, zlib.crc32(kind))))
 
-    def write_frame(self, num_samples: int, gain: float, payload: bytes) -> None:
-        """Write one audio frame: its valid sample count, its gain, then the coded latent."""
+    def write_frame(self, num_samples: int, gains: Sequence[float], coded: bytes) -> None:
+        """Write one audio frame: its valid sample count, a gain per channel group, the latent."""
         self._samples += num_samples
-        self.write_chunk(FRAME, FRAME_HEAD.pack(num_samples, gain) + payload)
+        self.write_chunk(FRAME, pack_frame(num_samples, gains, coded))
 
-    def close(self) -> None:
-        self.write_chunk(END, END_PAYLOAD.pack(self._samples, self._data_chunks))
+    def close(self, source_samples: int | None = None) -> None:
+        """Write the END chunk; a header with a ``source_rate`` needs the samples at that rate."""
+        if (source_samples is None) != (self._source_rate is None):
+            raise ContainerError("END carries source samples exactly when the header has a source_rate")
+        payload = END_PAYLOAD.pack(self._samples, self._data_chunks)
+        if source_samples is not None:
+            payload += SOURCE_SAMPLES.pack(source_samples)
+        self.write_chunk(END, payload)
         self._fo.flush()
 
 
@@ -203,7 +216,8 @@ class WlcReader:
 
     ``metadata`` holds the metadata chunks found before the first data chunk (all of them in
     files we write); no data payload is read until ``data_chunks()``, which yields
-    ``(kind, payload)`` and checks the END chunk.
+    ``(kind, payload)`` and checks the END chunk. After them, ``source_samples`` holds END's
+    samples per channel at the header's ``source_rate`` (None without one).
     """
 
     def __init__(self, fo: IO[bytes]) -> None:
@@ -211,6 +225,7 @@ class WlcReader:
         self.header = read_header(fo)
         self.metadata: dict[str, Any] = {}
         self.num_samples = self.header.num_samples
+        self.source_samples: int | None = None
         self._consumed = False
         self._pending = self._next_head()  # head of the first data chunk (END included)
         while self._pending is not None and self._pending[0] in METADATA_CHUNKS:
@@ -237,9 +252,10 @@ class WlcReader:
             elif kind in METADATA_CHUNKS:
                 self._add_metadata(kind, payload)
             head = self._next_head()
-        if len(payload) != END_PAYLOAD.size:
+        resampled = self.header.source_rate is not None
+        if len(payload) != END_PAYLOAD.size + resampled * SOURCE_SAMPLES.size:
             raise ContainerError("corrupt .wlc END chunk")
-        total, expected = END_PAYLOAD.unpack(payload)
+        total, expected = END_PAYLOAD.unpack_from(payload)
         if expected != count or (self.header.modality == "audio" and total != samples):
             raise ContainerError(
                 f"corrupt .wlc stream: END chunk counts {expected} chunks / {total} samples, "
@@ -248,6 +264,8 @@ class WlcReader:
         if self.num_samples is not None and self.num_samples != samples:
             raise ContainerError("corrupt .wlc stream: sample count differs from the header")
         self.num_samples = samples
+        if resampled:
+            (self.source_samples,) = SOURCE_SAMPLES.unpack_from(payload, END_PAYLOAD.size)
 
     def _next_head(self) -> tuple[bytes, int] | None:
         """The next chunk's type and length, or None at the end of the stream."""
@@ -286,14 +304,21 @@ def encode_tags(tags: Mapping[str, str]) -> bytes:
     return json.dumps(dict(tags), ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
-def unpack_frame(payload: bytes) -> tuple[int, float, bytes]:
-    """Split an audio FRAM payload into (samples, gain, coded latent)."""
-    if len(payload) < FRAME_HEAD.size:
+def pack_frame(num_samples: int, gains: Sequence[float], coded: bytes) -> bytes:
+    """An audio FRAM payload: samples, one gain per channel group, then the coded latent."""
+    return FRAME_HEAD.pack(num_samples, gains[0]) + b"".join(GAIN.pack(g) for g in gains[1:]) + coded
+
+
+def unpack_frame(payload: bytes, groups: int = 1) -> tuple[int, tuple[float, ...], bytes]:
+    """Split an audio FRAM payload into (samples, gains of ``groups`` groups, coded latent)."""
+    head = FRAME_HEAD.size + (groups - 1) * GAIN.size
+    if len(payload) < head:
         raise ContainerError("corrupt .wlc audio frame: too short")
     num_samples, gain = FRAME_HEAD.unpack_from(payload)
-    if num_samples == 0 or not 0.0 < gain < float("inf"):
-        raise ContainerError(f"corrupt .wlc audio frame: {num_samples} samples, gain {gain}")
-    return num_samples, gain, payload[FRAME_HEAD.size :]
+    gains = (gain, *(g for (g,) in GAIN.iter_unpack(payload[FRAME_HEAD.size : head])))
+    if num_samples == 0 or not all(0.0 < g < float("inf") for g in gains):
+        raise ContainerError(f"corrupt .wlc audio frame: {num_samples} samples, gains {gains}")
+    return num_samples, gains, payload[head:]
 
 
 def read_exactly(fo: IO[bytes], size: int, what: str) -> bytes:
@@ -344,7 +369,7 @@ def _validate_image(h: WlcHeader) -> None:
         _need((h.size[axis] + sum(pad[axis])) % h.stride == 0, "padding", pad)  # type: ignore[index]
     _need(_pair(h.tile, 1, MAX_SIDE), "tile", h.tile)
     _need(h.mode == image_mode(h.channels + h.alpha), "mode", h.mode)
-    for name in ("sample_rate", "frame_length", "num_samples"):
+    for name in ("sample_rate", "frame_length", "num_samples", "source_rate"):
         _need(getattr(h, name) is None, name, getattr(h, name))
 
 
@@ -357,6 +382,7 @@ def _validate_audio(h: WlcHeader) -> None:
         h.frame_length,
     )
     _need(h.num_samples is None or _is_int(h.num_samples, 0, 1 << 48), "num_samples", h.num_samples)
+    _need(h.source_rate is None or _is_int(h.source_rate, 1, 1_000_000), "source_rate", h.source_rate)
     for name in ("size", "padding", "tile", "mode"):
         _need(getattr(h, name) is None, name, getattr(h, name))
     _need(not h.alpha, "alpha", h.alpha)
