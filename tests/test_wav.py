@@ -79,3 +79,9 @@ def test_truncated_data_is_reported():
     write_wav(out, tone(1000), 44100)
     with pytest.raises(InputError, match="ended 500 frames early"):
         read_wav(io.BytesIO(out.getvalue()[:-2000]))
+
+
+def test_sizes_past_4_gib_are_written_as_unknown():
+    out = io.BytesIO()
+    write_wav_header(out, 48000, 8, 1 << 28, 32)  # 8 GiB of samples
+    assert read_wav_format(io.BytesIO(out.getvalue())).frames is None

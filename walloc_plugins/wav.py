@@ -80,9 +80,14 @@ def read_wav(fo: IO[bytes]) -> tuple[np.ndarray, int]:
 
 
 def write_wav_header(fo: IO[bytes], sample_rate: int, channels: int, frames: int | None, bits: int = 16) -> None:
-    """A canonical PCM (16/24/32-bit) or float (bits=-32) header; unknown ``frames`` streams."""
+    """A canonical PCM (16/24/32-bit) or float (bits=-32) header; unknown ``frames`` streams.
+
+    Sizes past the format's 4 GiB limit are written as unknown too: readers then read to the end.
+    """
     code, width = (FLOAT, 32) if bits == -32 else (PCM, bits)
     block = channels * width // 8
+    if frames is not None and 36 + frames * block >= 0xFFFFFFFF:
+        frames = None
     data = 0xFFFFFFFF if frames is None else frames * block
     riff = 0xFFFFFFFF if frames is None else 36 + data
     fo.write(struct.pack("<4sI4s", b"RIFF", riff, b"WAVE"))
