@@ -34,6 +34,8 @@ from .wlcinfo import read_header
 
 __all__ = [
     "FORMAT_VERSION",
+    "BatchDecoder",
+    "BatchEncoder",
     "CodecConfig",
     "CodecEntry",
     "CodecMismatchError",
@@ -72,6 +74,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BatchDecoder": "batch",
+    "BatchEncoder": "batch",
     "WallocCodec": "codec",
     "Latent": "codec",
     "compress": "api",
