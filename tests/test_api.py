@@ -205,6 +205,18 @@ def test_save_is_atomic(tmp_path, small_image):
     assert np.array_equal(wp.load(target), wp.decompress(before))
 
 
+def test_saved_files_get_the_users_umask(tmp_path, small_image):
+    """Like open(): mode 0666 less the umask, not the 0600 of a temporary file."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        wp.save(tmp_path / "x.wlc", small_image)
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.wlc").stat().st_mode & 0o777 == 0o644
+
+
 def test_any_channel_count_with_an_unregistered_codec(dev_image):
     """A 5-band image through a codec built in the session (shapes only: its weights are random)."""
     import torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Union
@@ -25,7 +25,9 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator
     target = Path(path)
     if not overwrite and target.exists():
         raise FileExistsError(f"{target} exists; pass overwrite=True (CLI: --force) to replace it")
-    handle, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+    # Not mkstemp: its mode 0600 would stay on the renamed file; 0666 gets the user's umask.
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as fo:
             yield fo
