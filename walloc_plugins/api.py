@@ -246,8 +246,9 @@ class StoredLatent:
     Attributes:
         header: the validated header.
         q: int8 ``[D, h, w]`` for an image (the padded grid, ``header.latent_grid``) or
-            ``[D, t]`` for audio: the frames' latents in order, ``ceil(samples / stride)``
-            positions each, so frame ``k`` starts at position ``k * frame_length / stride``;
+            ``[D, t]`` for audio: the frames' latents in order, each of
+            ``config.latent_size((samples,))`` positions (``ceil(samples / stride)`` for our
+            codecs, so frame ``k`` starts at position ``k * frame_length / stride``);
             ``[G * D, t]`` for audio coded in G > 1 channel groups (``channel_groups``).
         gains: audio only, float32 ``[frames]``: the peak each frame was divided by before
             coding (each frame's latent is loudness-normalised); ``[frames, G]`` for G > 1
@@ -281,7 +282,7 @@ def read_latent(source: Source) -> StoredLatent:
             q, _, _ = _read_image_chunks(reader, entropy, partial=False)
             return StoredLatent(header, torch.from_numpy(q))
         groups = len(channel_groups(header.channels, entry.config.channels))
-        frames = list(_audio_latents(entropy, header, reader.data_chunks(), groups))
+        frames = list(_audio_latents(entropy, header, entry.config, reader.data_chunks(), groups))
         q = np.zeros((groups * header.latent_channels, 0), np.int8)
         if frames:
             q = np.concatenate([frame for _, _, frame in frames], axis=1)
@@ -296,13 +297,12 @@ def _compress_image(
     alpha = signal[model.config.channels :] if signal.shape[0] > model.config.channels else None
     latent = model.encode(signal[: model.config.channels])
     height, width = latent.size
-    stride = model.config.stride
     header = _header(
         model,
         entropy.name,
         model.config.channels,
         size=(height, width),
-        padding=((0, -height % stride), (0, -width % stride)),
+        padding=model.config.padding((height, width)),
         tile=(TILE, TILE),
         mode=wlc.image_mode(signal.shape[0]),
         alpha=alpha is not None,
@@ -484,7 +484,7 @@ def decode_audio_frames(
     """Decode FRAM chunks one by one to float32 ``[C, samples]`` arrays (progressive)."""
     _check_fits(model.config, model.name, header)
     groups = len(channel_groups(header.channels, model.config.channels))
-    for num_samples, gains, q in _audio_latents(entropy, header, chunks, groups):
+    for num_samples, gains, q in _audio_latents(entropy, header, model.config, chunks, groups):
         q_groups = torch.from_numpy(q.reshape(groups, header.latent_channels, -1).copy())
         latent = Latent(q=q_groups, size=(num_samples,), gain=torch.tensor(gains, dtype=torch.float32))
         yield _ungroup(model.decode(latent).cpu().numpy(), header.channels)
@@ -511,7 +511,11 @@ def _ungroup(decoded: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _audio_latents(
-    entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]], groups: int
+    entropy: Any,
+    header: wlc.WlcHeader,
+    config: CodecConfig,
+    chunks: Iterator[tuple[bytes, bytes]],
+    groups: int,
 ) -> Iterator[tuple[int, tuple[float, ...], np.ndarray]]:
     """Entropy-decode FRAM chunks to ``(samples, gains, q)``, ``q`` int8 ``[groups * D, t]``."""
     for kind, payload in chunks:
@@ -520,7 +524,7 @@ def _audio_latents(
         num_samples, gains, coded = wlc.unpack_frame(payload, groups)
         if num_samples > header.frame_length:  # type: ignore[operator]
             raise ContainerError(f"corrupt .wlc audio frame of {num_samples} samples")
-        shape = (groups * header.latent_channels, -(-num_samples // header.stride))
+        shape = (groups * header.latent_channels, *config.latent_size((num_samples,)))
         yield num_samples, gains, entropy.decode(coded, shape)
 
 
@@ -551,7 +555,7 @@ def _bar(frames: Iterator[Any], samples: int | None, action: str, enabled: bool)
 
 
 def _resolve_codec(codec: str | WallocCodec | None, modality: str, channels: int) -> WallocCodec:
-    if isinstance(codec, WallocCodec):
+    if isinstance(codec, torch.nn.Module):  # a loaded codec: ours or the authors' (reference)
         return codec
     if codec is None:
         key = (modality, channels - 1 if modality == "image" and channels in (2, 4) else channels)

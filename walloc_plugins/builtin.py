@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import CodecConfig
 from .entropy import EntropyCoder, WebPCoder, ZlibCoder
 from .hookspecs import hookimpl
+from .reference import folder_entry
 from .registry import CodecEntry
 
 MODELS = Path(__file__).with_name("models")
@@ -24,7 +25,8 @@ def walloc_codec_entries() -> list[CodecEntry]:
 
 
 class UserModels:
-    """Codecs in the folders named by ``$WALLOC_MODELS`` (what ``walloc train`` writes)."""
+    """Codecs in the folders named by ``$WALLOC_MODELS``: what ``walloc train`` writes, and the
+    authors' published checkpoints (``NAME.pth`` with their ``NAME.json``)."""
 
     @hookimpl
     def walloc_codec_entries(self) -> list[CodecEntry]:
@@ -33,7 +35,13 @@ class UserModels:
 
 
 def _folder_entries(folder: Path) -> list[CodecEntry]:
-    return [_entry(card) for card in sorted(folder.glob("*.json")) if card.with_suffix(".pt").is_file()]
+    entries = []
+    for card in sorted(folder.glob("*.json")):
+        if card.with_suffix(".pt").is_file():
+            entries.append(_entry(card))
+        elif card.with_suffix(".pth").is_file():
+            entries.append(folder_entry(card))
+    return entries
 
 
 @hookimpl

@@ -22,7 +22,16 @@ from .wavelets import wpt_analysis, wpt_synthesis
 if TYPE_CHECKING:
     from .registry import CodecEntry
 
-__all__ = ["DECODE_TILE", "Latent", "WallocCodec", "synthesis_reach", "weights_sha256"]
+__all__ = [
+    "DECODE_TILE",
+    "Latent",
+    "WallocCodec",
+    "as_signal",
+    "check_latent",
+    "check_reduce",
+    "synthesis_reach",
+    "weights_sha256",
+]
 
 _SILENCE = 1e-8  # smallest audio gain, so that digital silence needs no special case
 DECODE_TILE = 80  # latent positions per window side: 640 pixels at J = 3, ~80 MB working memory
@@ -56,6 +65,8 @@ class WallocCodec(nn.Module):
         super().__init__()
         if not isinstance(config, CodecConfig):
             raise ConfigError(f"WallocCodec needs a CodecConfig, got {type(config).__name__}")
+        if config.architecture != "walloc":
+            raise ConfigError(f"a {config.architecture!r} codec is built by load_codec, not WallocCodec")
         self.config = config
         conv = nn.Conv2d if config.ndim == 2 else nn.Conv1d
         self.encoder = nn.Sequential(
@@ -150,8 +161,8 @@ class WallocCodec(nn.Module):
         With ``reduce`` > 0 an image comes back at ``ceil(size / 2**reduce)``, as described
         for ``decode_tiles``.
         """
-        q = self._check_latent(latent)
-        reduce = self._check_reduce(reduce)
+        q = check_latent(latent, self.config, self.name)
+        reduce = check_reduce(reduce, self.config)
         x_hat = self._synthesize(q.to(self.device, torch.float32), reduce)
         crop = tuple(slice(0, _ceil_shift(n, reduce)) for n in latent.size)
         x_hat = x_hat[(..., *crop)]
@@ -182,8 +193,8 @@ class WallocCodec(nn.Module):
         Raises:
             InputError: not the latent of one image, or a bad ``reduce`` or ``tile``.
         """
-        q = self._check_latent(latent)
-        reduce = self._check_reduce(reduce)
+        q = check_latent(latent, self.config, self.name)
+        reduce = check_reduce(reduce, self.config)
         if q.ndim != 3 or self.config.modality != "image":
             raise InputError(f"decode_tiles takes one image latent [D, h, w], not {tuple(q.shape)}")
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
@@ -294,22 +305,7 @@ class WallocCodec(nn.Module):
         gain (the signal is coded as ``x / (2 gain)``, applied in ``_encode_bands``).
         """
         cfg = self.config
-        if not isinstance(x, torch.Tensor):
-            raise InputError(f"expected a torch.Tensor, got {type(x).__name__}")
-        if x.ndim < cfg.ndim + 1 or x.shape[-cfg.ndim - 1] != cfg.channels:
-            layout = "[..., C, H, W]" if cfg.ndim == 2 else "[..., C, T]"
-            raise InputError(
-                f"codec expects {layout} with C={cfg.channels}, got shape {tuple(x.shape)}"
-            )
-        if any(n == 0 for n in x.shape):
-            raise InputError(f"cannot encode an empty tensor of shape {tuple(x.shape)}")
-        if x.dtype == torch.uint8 and cfg.modality == "image":
-            x = x.to(self.device, torch.float32) / 255
-        elif x.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            x = x.to(self.device, torch.float32)  # NaN and inf are caught in the latent
-        else:
-            allowed = "uint8 or floating point" if cfg.modality == "image" else "floating point"
-            raise InputError(f"{cfg.modality} input must be {allowed}, got {x.dtype}")
+        x = as_signal(x, cfg, self.device)
         size = tuple(x.shape[-cfg.ndim :])
         gain = None
         if cfg.modality == "image":
@@ -322,32 +318,6 @@ class WallocCodec(nn.Module):
             x = _pad_end(x, pad, cfg.ndim)
         return x, size, gain
 
-    def _check_latent(self, latent: Latent) -> torch.Tensor:
-        cfg = self.config
-        q = latent.q
-        if not isinstance(latent, Latent) or q.dtype != torch.int8:
-            raise InputError("decode takes the Latent that encode returned (int8 q)")
-        grid = tuple(q.shape[-cfg.ndim :])
-        expected = tuple(-(-n // cfg.stride) for n in latent.size)
-        if q.ndim < cfg.ndim + 1 or q.shape[-cfg.ndim - 1] != cfg.latent_dim or grid != expected:
-            raise InputError(
-                f"latent of shape {tuple(q.shape)} does not fit codec {self.name!r} "
-                f"(D={cfg.latent_dim}) and size {latent.size}"
-            )
-        if cfg.modality == "audio" and (latent.gain is None or latent.gain.shape != q.shape[:-2]):
-            raise InputError("an audio latent needs a gain per signal")
-        return q
-
-    def _check_reduce(self, reduce: int) -> int:
-        levels = self.config.levels
-        if reduce == 0:
-            return 0
-        if self.config.modality != "image":
-            raise InputError("only images decode at a reduced size")
-        if isinstance(reduce, bool) or not isinstance(reduce, int) or not 0 <= reduce <= levels:
-            raise InputError(f"reduce must be an integer in [0, {levels}], got {reduce!r}")
-        return reduce
-
     def __repr__(self) -> str:
         cfg = self.config
         return (
@@ -355,6 +325,51 @@ class WallocCodec(nn.Module):
             f"levels={cfg.levels}, latent_dim={cfg.latent_dim}, "
             f"reduction={cfg.dimensionality_reduction:g}x)"
         )
+
+
+def as_signal(x: torch.Tensor, config: CodecConfig, device: torch.device) -> torch.Tensor:
+    """Check a signal's layout and dtype for ``config``: float32 on ``device``, with uint8
+    images scaled to [0, 1] (NaN and inf are caught in the latent)."""
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"expected a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < config.ndim + 1 or x.shape[-config.ndim - 1] != config.channels:
+        layout = "[..., C, H, W]" if config.ndim == 2 else "[..., C, T]"
+        raise InputError(f"codec expects {layout} with C={config.channels}, got shape {tuple(x.shape)}")
+    if any(n == 0 for n in x.shape):
+        raise InputError(f"cannot encode an empty tensor of shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8 and config.modality == "image":
+        return x.to(device, torch.float32) / 255
+    if x.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        return x.to(device, torch.float32)
+    allowed = "uint8 or floating point" if config.modality == "image" else "floating point"
+    raise InputError(f"{config.modality} input must be {allowed}, got {x.dtype}")
+
+
+def check_latent(latent: Latent, config: CodecConfig, name: str) -> torch.Tensor:
+    """``latent.q`` if it is what codec ``name`` encodes for ``latent.size``, else InputError."""
+    if not isinstance(latent, Latent) or latent.q.dtype != torch.int8:
+        raise InputError("decode takes the Latent that encode returned (int8 q)")
+    q, ndim = latent.q, config.ndim
+    expected = (config.latent_dim, *config.latent_size(latent.size))
+    if q.ndim < ndim + 1 or tuple(q.shape[-ndim - 1 :]) != expected:
+        raise InputError(
+            f"latent of shape {tuple(q.shape)} does not fit codec {name!r} "
+            f"(D={config.latent_dim}) and size {latent.size}"
+        )
+    if config.modality == "audio" and (latent.gain is None or latent.gain.shape != q.shape[:-2]):
+        raise InputError("an audio latent needs a gain per signal")
+    return q
+
+
+def check_reduce(reduce: int, config: CodecConfig) -> int:
+    """``reduce`` if an image of ``config`` can decode at ``1 / 2**reduce`` size, else InputError."""
+    if reduce == 0:
+        return 0
+    if config.modality != "image":
+        raise InputError("only images decode at a reduced size")
+    if isinstance(reduce, bool) or not isinstance(reduce, int) or not 0 <= reduce <= config.levels:
+        raise InputError(f"reduce must be an integer in [0, {config.levels}], got {reduce!r}")
+    return reduce
 
 
 def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:

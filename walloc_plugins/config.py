@@ -10,11 +10,14 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["CodecConfig", "Modality"]
+__all__ = ["REFERENCE_AUDIO_BLOCK", "Architecture", "CodecConfig", "Modality"]
 
 Modality = Literal["image", "audio"]
+Architecture = Literal["walloc", "reference"]
+ARCHITECTURES = ("walloc", "reference")
 WAVELETS = ("bior4.4",)
 MAX_CHANNELS = 4096
+REFERENCE_AUDIO_BLOCK = 1 << 16  # the authors' pipeline zero-pads each audio clip to a multiple
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +37,9 @@ class CodecConfig:
         decoder_kernel: odd kernel size of the synthesis convolutions.
         sample_rate: audio only: the rate the codec was trained for, in Hz.
         frame_length: audio only: samples per independently decodable frame of a stream.
+        architecture: ``"walloc"`` (``WallocCodec``) or ``"reference"`` (the authors'
+            published networks, ``walloc_plugins.reference``). It also fixes the padding and
+            the latent length (``padding``, ``latent_size``), so readers need no model.
     """
 
     modality: Modality
@@ -47,9 +53,11 @@ class CodecConfig:
     decoder_kernel: int = 1
     sample_rate: int | None = None
     frame_length: int | None = None
+    architecture: Architecture = "walloc"
 
     def __post_init__(self) -> None:
         _check(self.modality in ("image", "audio"), "modality", self.modality, "'image' or 'audio'")
+        _check(self.architecture in ARCHITECTURES, "architecture", self.architecture, " or ".join(ARCHITECTURES))
         for name, low, high in (
             ("channels", 1, MAX_CHANNELS),
             ("levels", 1, 12),
@@ -117,6 +125,29 @@ class CodecConfig:
     def dimensionality_reduction(self) -> float:
         """How many signal values one latent value stands for."""
         return self.bands / self.latent_dim
+
+    def padding(self, size: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """Samples added ``(before, after)`` on each axis of a signal of ``size`` before coding.
+
+        Our codecs pad the end of each axis to a multiple of the stride. The reference
+        architecture pads as the authors' pipeline does: images on both sides (the odd sample
+        after), audio at the end to a multiple of ``REFERENCE_AUDIO_BLOCK`` samples.
+        """
+        if self.architecture == "reference" and self.modality == "audio":
+            return ((0, -size[0] % REFERENCE_AUDIO_BLOCK),)
+        pads = [-n % self.stride for n in size]
+        if self.architecture == "reference":
+            return tuple((p // 2, p - p // 2) for p in pads)
+        return tuple((0, p) for p in pads)
+
+    def latent_size(self, size: tuple[int, ...]) -> tuple[int, ...]:
+        """Latent positions on each axis for a signal of ``size``: the padded size over the
+        stride, plus one position at each end for reference audio (the authors' 1-tap
+        projection has padding 1)."""
+        grid = tuple((n + sum(pad)) // self.stride for n, pad in zip(size, self.padding(size)))
+        if self.architecture == "reference" and self.modality == "audio":
+            return (grid[0] + 2,)
+        return grid
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with sorted keys; ``from_dict`` inverts it exactly."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -14,11 +15,12 @@ import pluggy
 
 from . import hookspecs
 from .config import CodecConfig
-from .errors import CodecMismatchError, RegistryError, UnknownCodecError, UnknownCoderError, WallocWarning
+from .errors import CodecMismatchError, ConfigError, RegistryError, UnknownCodecError, UnknownCoderError, WallocWarning
 
 if TYPE_CHECKING:
     from .codec import WallocCodec
     from .entropy import EntropyCoder
+    from .reference.codec import ReferenceCodec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -47,7 +49,8 @@ class CodecEntry:
         config: the codec's shape.
         weights: path of the weights file (a ``torch.save`` state dict of tensors only).
         sha256: hash of the weights (``walloc_plugins.codec.weights_sha256``); files record
-            it so they decode only with the same weights.
+            it so they decode only with the same weights. Empty when not declared (the
+            authors' checkpoints in ``$WALLOC_MODELS`` folders): checked once loaded.
         description: one line for ``walloc codecs``.
         meta: informative figures (bpp, PSNR, training data); never used for decoding.
         plugin: name of the plugin that declared it (filled in by the registry).
@@ -162,6 +165,8 @@ def get_entry(name: str) -> CodecEntry:
 def find_entry(name: str, sha256: str) -> CodecEntry:
     """The entry a .wlc file names: same weights hash first, then the same name.
 
+    An entry of that name that declares no hash is loaded to hash its weights.
+
     Raises:
         UnknownCodecError: no codec of that name or hash is installed.
         CodecMismatchError: a codec of that name is installed, but with other weights.
@@ -171,9 +176,12 @@ def find_entry(name: str, sha256: str) -> CodecEntry:
         if entry.sha256 == sha256:
             return entry
     if name in entries:
+        installed = entries[name].sha256 or load_codec(name).weights_sha256()
+        if installed == sha256:
+            return entries[name]
         raise CodecMismatchError(
             f"this file was written by codec {name!r} with weights {sha256[:12]}, but the "
-            f"installed {name!r} has weights {entries[name].sha256[:12]}; install the "
+            f"installed {name!r} has weights {installed[:12]}; install the "
             "walloc-plugins version (or plugin) that wrote the file"
         )
     raise UnknownCodecError(
@@ -188,26 +196,51 @@ def get_coder(name: str) -> EntropyCoder:
     return coders[name]
 
 
-def load_codec(name_or_path: str | Path, *, device: Any = "cpu") -> WallocCodec:
-    """Build a codec by registered name or from a weights file with a config beside it.
+def load_codec(
+    name_or_path: str | Path, *, config: Any = None, device: Any = "cpu"
+) -> WallocCodec | ReferenceCodec:
+    """Build a codec by registered name or from a weights file.
 
-    A path ``x.pt`` needs ``x.json`` holding ``{"config": {...}}`` (what ``walloc train``
-    writes). Models are cached per name and device, so repeated calls are cheap.
+    A path ``x.pt`` needs ``x.json`` holding ``{"config": {...}}`` beside it (what ``walloc
+    train`` writes); so does ``x.pth`` when that card is there. Any other ``x.pth`` is one
+    of the authors' published checkpoints or training logs (``docs/reference.md``),
+    configured by ``config`` (their JSON, as a path or a mapping), else by their ``x.json``
+    beside it, else by the config a training log holds. Registered codecs are cached per
+    name and device, so repeated calls are cheap.
     """
-    from .codec import WallocCodec
-
     path = Path(name_or_path)
     if isinstance(name_or_path, Path) or path.suffix in (".pt", ".pth"):
-        return WallocCodec.from_file(path).to(device)
+        return _codec_from_file(path, config).to(device)
+    if config is not None:
+        raise ConfigError(f"config= is for a checkpoint file, not the registered codec {name_or_path!r}")
     return _cached_codec(get_entry(str(name_or_path)), str(device))
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_codec(entry: CodecEntry, device: str) -> WallocCodec:
+def _codec_from_file(path: Path, config: Any) -> WallocCodec | ReferenceCodec:
     from .codec import WallocCodec
+    from .reference.codec import ReferenceCodec
 
+    if path.suffix != ".pth" or config is None and _is_card(path.with_suffix(".json")):
+        return WallocCodec.from_file(path)
+    return ReferenceCodec.from_checkpoint(path, config)
+
+
+def _is_card(path: Path) -> bool:
+    """Whether ``path`` is our model card (the authors' JSON is a flat config instead)."""
+    try:
+        return "config" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_codec(entry: CodecEntry, device: str) -> WallocCodec | ReferenceCodec:
+    from .codec import WallocCodec
+    from .reference.codec import ReferenceCodec
+
+    builder = ReferenceCodec if entry.config.architecture == "reference" else WallocCodec
     with _lock:
-        return WallocCodec.from_entry(entry).to(device)
+        return builder.from_entry(entry).to(device)
 
 
 def _call_each(hook: str) -> list[tuple[str, list[Any]]]:
