@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--coder", default="webp", help="entropy coder (default: webp)")
     conv.add_argument("-j", "--jobs", type=int, help="worker processes (default: one per CPU)")
     conv.add_argument("-f", "--overwrite", action="store_true", help="re-encode files that exist in DST")
+    conv.add_argument("--shards", action="store_true",
+                      help="write WebDataset tar shards (KEY.wlc + KEY.json with the label) and "
+                      "DST/manifest.json instead of a tree of files; resumes after the last finished shard")
+    conv.add_argument("--maxcount", type=int, default=10_000, metavar="N", help="samples per shard (default 10000)")
+    conv.add_argument("--maxsize", type=_byte_size, default=1 << 30, metavar="SIZE",
+                      help="bytes per shard, e.g. 500M or 2G (default 1G)")
     conv.set_defaults(run=_convert)
 
     info = sub.add_parser("info", parents=[common], help="print a .wlc header (no decoding)")
@@ -178,13 +184,37 @@ def _convert(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise WallocError(f"--jobs must be at least 1, got {args.jobs}")
     start = time.perf_counter()
-    report = convert_folder(args.src, args.dst, args.codec, coder=args.coder, overwrite=args.overwrite,
-                            workers=args.jobs, progress=not args.quiet)
-    for key, error in report.failed:
+    if args.shards:
+        from .shards import write_shards
+
+        shards = write_shards(args.src, args.dst, args.codec, coder=args.coder, maxcount=args.maxcount,
+                              maxsize=args.maxsize, overwrite=args.overwrite, workers=args.jobs,
+                              progress=not args.quiet)
+        failed = shards.failed
+        done = (f"{shards.samples} samples in {shards.shards} new shards, {shards.kept_shards} shards "
+                "already there")
+    else:
+        report = convert_folder(args.src, args.dst, args.codec, coder=args.coder, overwrite=args.overwrite,
+                                workers=args.jobs, progress=not args.quiet)
+        failed = report.failed
+        done = f"{report.converted} converted, {report.skipped} already there"
+    for key, error in failed:
         log.error("%s: %s", key, error)
-    print(f"{args.dst}: {report.converted} converted, {report.skipped} already there, "
-          f"{len(report.failed)} failed ({time.perf_counter() - start:.1f} s)")
-    return 1 if report.failed else 0
+    print(f"{args.dst}: {done}, {len(failed)} failed ({time.perf_counter() - start:.1f} s)")
+    return 1 if failed else 0
+
+
+def _byte_size(text: str) -> int:
+    """``500M``, ``2G``, ``65536`` ... as bytes (binary units), for argparse."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+    try:
+        size = int(float(number) * unit)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 65536, 500M or 2G)") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"a size must be positive, not {text!r}")
+    return size
 
 
 def _info(args: argparse.Namespace) -> int:
