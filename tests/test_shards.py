@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import DEV_IMAGES
 from PIL import Image
 
@@ -99,6 +100,40 @@ def test_webdataset_reads_the_shards(image_folder, tmp_path):
     assert len(samples) == 7
     first = samples[0]
     assert wp.read_header(first["wlc"]).codec == "rgb-16x-linear"
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_dataloader_workers_split_the_shards(image_folder, tmp_path, context):
+    from torch.utils.data import DataLoader
+
+    from torchvision_ext import WlcShards
+
+    write_shards(image_folder, tmp_path, maxcount=2)
+    dataset = WlcShards(tmp_path, shuffle_shards=True)
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=context)
+    pairs = list(loader)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert len(pairs) == manifest["samples"] == 7  # each sample once across the workers
+    labels = sorted(label for _, label in pairs)
+    assert labels == sorted(0 if i % 2 else 1 for i in range(7))  # birds 0, scenes 1
+    serial = sorted((tuple(q.shape), q.sum().item(), label) for q, label in WlcShards(tmp_path))
+    assert sorted((tuple(q.shape), q.sum().item(), label) for q, label in pairs) == serial
+
+
+def test_webdataset_decoder_hook_gives_latents_and_images(image_folder, tmp_path):
+    wds = pytest.importorskip("webdataset")
+    from torchvision_ext import WlcShards, wds_decoder
+
+    write_shards(image_folder, tmp_path, maxcount=4)
+    urls = [str(p) for p in sorted(tmp_path.glob("*.tar"))]
+    latents = list(wds.WebDataset(urls, shardshuffle=False).decode(wds_decoder("latent")))
+    ours = list(WlcShards(tmp_path))
+    assert len(latents) == len(ours) == 7
+    for sample, (q, label) in zip(latents, ours):
+        assert sample["wlc"].dtype == torch.int8 and torch.equal(sample["wlc"], q)
+        assert sample["json"]["label"] == label  # webdataset's own JSON decoding
+    image = next(iter(wds.WebDataset(urls, shardshuffle=False).decode(wds_decoder("image"))))["wlc"]
+    assert image.dtype == torch.uint8 and tuple(image.shape) == (3, 136, 200)
 
 
 def test_cli_writes_shards_and_reports_failures(image_folder, tmp_path, capsys, caplog):

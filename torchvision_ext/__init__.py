@@ -16,6 +16,7 @@ from .latents import (
     hflip_latent,
 )
 from .resample import resample
+from .shards import WlcShards, wds_decoder
 from .transforms import WallocDecode, WallocEncode, WallocRoundTrip
 
 __all__ = [
@@ -25,11 +26,13 @@ __all__ = [
     "WallocEncode",
     "WallocRoundTrip",
     "WlcFolder",
+    "WlcShards",
     "collate_latents",
     "flip_classes",
     "hflip_latent",
     "io",
     "is_wlc_file",
     "resample",
+    "wds_decoder",
     "wlc_loader",
 ]
