@@ -353,3 +353,40 @@ def test_a_broken_card_in_a_models_folder_is_reported(tmp_path, monkeypatch):
             registry.codec_entries()
     finally:
         registry.clear_caches()
+
+
+def test_registered_checkpoint_through_the_torchvision_transforms_and_io(registered):
+    from torchvision.transforms import v2
+
+    import torchvision_ext
+    from torchvision_ext import io
+
+    codec = wp.load_codec("tiny_rgb")
+    image = torch.from_numpy(photo()[:64, :96].copy()).permute(2, 0, 1)
+    latent = codec.encode(image)
+    expected = (codec.decode(latent) * 255).round().to(torch.uint8)
+    q = torchvision_ext.WallocEncode("tiny_rgb", dtype=torch.int8)(image)
+    assert torch.equal(q, latent.q)
+    decoded = torchvision_ext.WallocDecode("tiny_rgb", dtype=torch.uint8)(q)
+    assert torch.equal(decoded, expected)
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    pipeline = v2.Compose([torchvision_ext.WallocRoundTrip("tiny_rgb"), v2.PILToTensor()])
+    assert torch.equal(pipeline(pil), expected)
+    data = io.encode_wlc(image, "tiny_rgb")
+    assert torch.equal(io.decode_wlc(data), expected)
+
+
+def test_registered_checkpoint_through_the_torchaudio_style_transforms_and_io(registered, tmp_path):
+    import torchvision_ext
+    from torchvision_ext import io
+
+    codec = wp.load_codec("tiny_stereo")
+    waveform = torch.from_numpy(music_excerpt(1.0).T.copy())
+    expected = codec.decode(codec.encode(waveform))
+    assert torch.allclose(torchvision_ext.WallocRoundTrip("tiny_stereo")(waveform), expected, atol=1e-6)
+    q = torchvision_ext.WallocEncode("tiny_stereo", dtype=torch.int8)(waveform)
+    assert q.shape == (12, *codec.config.latent_size((waveform.shape[-1],)))
+    io.save(tmp_path / "clip.wlc", waveform, 44100, "tiny_stereo")
+    loaded, rate = io.load(tmp_path / "clip.wlc")
+    assert rate == 44100 and torch.allclose(loaded, expected, atol=1e-6)
+    assert torch.equal(io.read_latent(tmp_path / "clip.wlc"), q)
