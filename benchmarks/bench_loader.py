@@ -93,8 +93,12 @@ def samples_per_second(datasets: list[Dataset], args: argparse.Namespace) -> lis
     """Median samples/s of each dataset's DataLoader over ``repeat`` epochs, after a warm-up
     epoch (workers started, files in the page cache). The loaders take turns epoch by epoch,
     so that load from elsewhere on a shared machine hits them all alike."""
-    loaders = [DataLoader(d, batch_size=args.batch, num_workers=args.workers,
-                          persistent_workers=args.workers > 0) for d in datasets]
+    loaders = [
+        DataLoader(
+            d, batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0
+        )
+        for d in datasets
+    ]
     for loader in loaders:
         epoch_rate(loader)
     rates = [[epoch_rate(loader) for loader in loaders] for _ in range(args.repeat)]
@@ -102,9 +106,13 @@ def samples_per_second(datasets: list[Dataset], args: argparse.Namespace) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--codec", default="rgb-16x-linear", help="an RGB image codec")
-    parser.add_argument("--images", type=int, default=256, help="photos from images/train (512x512)")
+    parser.add_argument(
+        "--images", type=int, default=256, help="photos from images/train (512x512)"
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     parser.add_argument("--repeat", type=int, default=5, help="timed epochs per loader")
@@ -133,28 +141,61 @@ def main(argv: list[str] | None = None) -> int:
         loaders = [
             (f"latents from .wlc ({args.codec}, read_latent)", Files(wlcs, io.read_latent), wlcs),
             ("latents from .wlc (zlib coder), read_latent", Files(zlibs, io.read_latent), zlibs),
-            (f"PNG decode + resize 1/{factor}", Files(pngs, DecodeResize(decode_png, factor)), pngs),
-            (f"JPEG q{args.quality} decode + resize 1/{factor}", Files(jpegs, DecodeResize(decode_jpeg, factor)), jpegs),
-            (f"JPEG q{args.quality}, Pillow draft + resize 1/{factor}", Files(jpegs, PillowDraft(factor)), jpegs),
+            (
+                f"PNG decode + resize 1/{factor}",
+                Files(pngs, DecodeResize(decode_png, factor)),
+                pngs,
+            ),
+            (
+                f"JPEG q{args.quality} decode + resize 1/{factor}",
+                Files(jpegs, DecodeResize(decode_jpeg, factor)),
+                jpegs,
+            ),
+            (
+                f"JPEG q{args.quality}, Pillow draft + resize 1/{factor}",
+                Files(jpegs, PillowDraft(factor)),
+                jpegs,
+            ),
             (".wlc decoded at 1/4 size (decode_wlc reduce=2)", Files(wlcs, read_reduced), wlcs),
         ]
         rates = samples_per_second([dataset for _, dataset, _ in loaders], args)
         rows = []
         for (case, dataset, files), rate in zip(loaders, rates):
             shape = tuple(dataset[0].shape)
-            rows.append({"case": case, "sample": "x".join(map(str, shape)), "values": int(torch.tensor(shape).prod()),
-                         "kb_per_file": sum(f.stat().st_size for f in files) / len(files) / 1024,
-                         "samples_per_s": rate})
+            rows.append(
+                {
+                    "case": case,
+                    "sample": "x".join(map(str, shape)),
+                    "values": int(torch.tensor(shape).prod()),
+                    "kb_per_file": sum(f.stat().st_size for f in files) / len(files) / 1024,
+                    "samples_per_s": rate,
+                }
+            )
     jpeg = rows[3]["samples_per_s"]
     for row in rows:
         row["vs_jpeg_resize"] = row["samples_per_s"] / jpeg
-    print(f"DataLoader over {len(pngs)} photos of 512x512 from images/train: batch {args.batch}, "
-          f"{args.workers} workers, median of {args.repeat} epochs (taking turns) after a warm-up")
-    print_table(rows, [("case", "loader", "s"), ("sample", "sample", "s"), ("values", "values", "d"),
-                       ("kb_per_file", "KB/file", ".1f"), ("samples_per_s", "samples/s", ".0f"),
-                       ("vs_jpeg_resize", "vs JPEG+resize", ".2f")])
-    path = write_json(args.out, "loader", "DataLoader samples/s: .wlc latents against PNG/JPEG decode + resize",
-                      env_info(1) | {"workers": args.workers, "batch": args.batch, "images": len(pngs)}, rows)
+    print(
+        f"DataLoader over {len(pngs)} photos of 512x512 from images/train: batch {args.batch}, "
+        f"{args.workers} workers, median of {args.repeat} epochs (taking turns) after a warm-up"
+    )
+    print_table(
+        rows,
+        [
+            ("case", "loader", "s"),
+            ("sample", "sample", "s"),
+            ("values", "values", "d"),
+            ("kb_per_file", "KB/file", ".1f"),
+            ("samples_per_s", "samples/s", ".0f"),
+            ("vs_jpeg_resize", "vs JPEG+resize", ".2f"),
+        ],
+    )
+    path = write_json(
+        args.out,
+        "loader",
+        "DataLoader samples/s: .wlc latents against PNG/JPEG decode + resize",
+        env_info(1) | {"workers": args.workers, "batch": args.batch, "images": len(pngs)},
+        rows,
+    )
     print(f"\nwrote {path}")
     return 0
 

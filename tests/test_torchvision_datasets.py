@@ -63,7 +63,9 @@ def codec():
 # -- walloc convert ----------------------------------------------------------------------------
 def test_convert_mirrors_the_tree_in_the_codecs_mode(photos, converted):
     written = sorted(p.relative_to(converted).as_posix() for p in converted.rglob("*.wlc"))
-    sources = sorted(p.relative_to(photos).with_suffix(".wlc").as_posix() for p in photos.rglob("*.*"))
+    sources = sorted(
+        p.relative_to(photos).with_suffix(".wlc").as_posix() for p in photos.rglob("*.*")
+    )
     assert written == sources
     gray = wp.read_header(converted / "mate" / "gray.wlc")
     assert (gray.codec, gray.mode, gray.size) == (RGB, "RGB", (48, 64))
@@ -74,7 +76,10 @@ def test_convert_resumes_and_never_overwrites_without_the_flag(photos, tmp_path,
     out = tmp_path / "out"
     target = out / "lomiri" / "lomiri-bridge.wlc"
     target.parent.mkdir(parents=True)
-    wp.save(target, wp.decompress(io.encode_wlc(torch.zeros(3, 8, 8, dtype=torch.uint8)).numpy().tobytes()))
+    wp.save(
+        target,
+        wp.decompress(io.encode_wlc(torch.zeros(3, 8, 8, dtype=torch.uint8)).numpy().tobytes()),
+    )
     assert main(["convert", str(photos), str(out), "-j", "1", "-q"]) == 0
     assert "12 converted, 1 already there, 0 failed" in capsys.readouterr().out
     assert wp.read_header(target).size == (8, 8)  # kept: same codec, so taken as done
@@ -82,16 +87,36 @@ def test_convert_resumes_and_never_overwrites_without_the_flag(photos, tmp_path,
     assert "0 converted, 0 already there, 13 failed" in capsys.readouterr().out
     assert "pass --overwrite to replace it" in caplog.text
     assert wp.read_header(target).codec == RGB
-    assert main(["convert", str(photos), str(out), "-c", "rgb-4x-linear", "--overwrite", "-j", "2", "-q"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(photos),
+                str(out),
+                "-c",
+                "rgb-4x-linear",
+                "--overwrite",
+                "-j",
+                "2",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "13 converted" in capsys.readouterr().out
-    assert wp.read_header(target).codec == "rgb-4x-linear" and wp.read_header(target).size == (136, 200)
+    assert wp.read_header(target).codec == "rgb-4x-linear" and wp.read_header(target).size == (
+        136,
+        200,
+    )
 
 
 def test_convert_reports_bad_files_and_bad_arguments(photos, tmp_path, capsys, caplog):
     src = tmp_path / "src"
     (src / "a").mkdir(parents=True)
     (src / "a" / "broken.png").write_bytes(b"not a png")
-    (src / "a" / "ok.png").write_bytes((photos / "mate" / "gray.jpg").read_bytes())  # a JPEG named .png opens
+    (src / "a" / "ok.png").write_bytes(
+        (photos / "mate" / "gray.jpg").read_bytes()
+    )  # a JPEG named .png opens
     assert main(["convert", str(src), str(tmp_path / "out"), "-j", "1"]) == 1
     assert "1 converted, 0 already there, 1 failed" in capsys.readouterr().out
     assert "a/broken: UnidentifiedImageError" in caplog.text
@@ -128,7 +153,9 @@ try:
 except SystemExit:
     pass
 """
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path
+    )
     assert "--overwrite" in out.stdout
 
 
@@ -139,7 +166,9 @@ def test_wlc_folder_gives_latents_or_images(photos, converted, codec):
     assert len(latents) == 13 and latents.targets == [t for _, t in latents.samples]
     q, target = latents[0]
     path = latents.samples[0][0]
-    with Image.open(photos / latents.classes[target] / (path.rsplit("/", 1)[1][:-4] + ".png")) as image:
+    with Image.open(
+        photos / latents.classes[target] / (path.rsplit("/", 1)[1][:-4] + ".png")
+    ) as image:
         pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)
     assert q.dtype == torch.int8 and torch.equal(q, codec.encode(pixels).q)
     images = WlcFolder(converted, output="image", target_transform=lambda t: -t)
@@ -161,10 +190,14 @@ def test_torchvision_image_folder_reads_wlc(converted):
     pil = ImageFolder(str(converted), is_valid_file=is_wlc_file)  # the Pillow door opens .wlc
     image, target = pil[3]
     assert image.mode == "RGB" and target == ours[3][1]
-    assert torch.equal(torch.from_numpy(np.array(image)).permute(2, 0, 1), WlcFolder(converted, "image")[3][0])
+    assert torch.equal(
+        torch.from_numpy(np.array(image)).permute(2, 0, 1), WlcFolder(converted, "image")[3][0]
+    )
     assert wlc_loader(pil.samples[3][0]).tobytes() == image.tobytes()
     latents = ImageFolder(str(converted), loader=io.read_latent, is_valid_file=is_wlc_file)
-    assert latents.samples == [(p, t) for p, t in ours.samples] and torch.equal(latents[5][0], ours[5][0])
+    assert latents.samples == [(p, t) for p, t in ours.samples] and torch.equal(
+        latents[5][0], ours[5][0]
+    )
 
 
 # -- latent crops, flips and batches -----------------------------------------------------------
@@ -195,7 +228,20 @@ def test_a_latent_crop_is_the_latent_of_the_pixel_crop_away_from_its_edges(image
 
 def test_flip_classes_follow_the_wavelet_bands(codec):
     odd, leak = flip_classes(codec)
-    assert odd.tolist() == [False, False, False, True, False, True, False, False, False, True, False, True]
+    assert odd.tolist() == [
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+    ]
     assert (leak[:3] < 1e-4).all() and (leak[6:8] > 0.4).all()
 
 
@@ -213,7 +259,9 @@ def test_flip_is_exact_for_channels_that_read_one_band_class(image, codec):
         weight *= (classes[None, :] == odd[:, None].long()).to(weight)[..., None, None]
     assert (flip_classes(pure)[1] < 1e-12).all()
     mirrored = image.flip(-1).roll(1, -1)
-    assert torch.allclose(hflip_latent(pure.analysis(image), pure), pure.analysis(mirrored), atol=1e-3)
+    assert torch.allclose(
+        hflip_latent(pure.analysis(image), pure), pure.analysis(mirrored), atol=1e-3
+    )
     assert torch.equal(hflip_latent(pure.encode(image).q, pure), pure.encode(mirrored).q)
 
 
@@ -229,7 +277,9 @@ def test_flip_of_a_shipped_codec_is_close_where_the_bands_allow(image, codec):
     flipped_floats = hflip_latent(latent, codec)
 
     def error(other: torch.Tensor) -> torch.Tensor:  # RMS per channel, relative to its spread
-        return (flipped_floats - other.detach()).square().mean((1, 2)).sqrt() / latent.std(dim=(1, 2))
+        return (flipped_floats - other.detach()).square().mean((1, 2)).sqrt() / latent.std(
+            dim=(1, 2)
+        )
 
     mirrored = error(codec.analysis(image.flip(-1).roll(1, -1)))
     assert (mirrored[clean] < 0.02).all() and (mirrored[leak < 0.04] < 0.35).all(), mirrored
@@ -246,7 +296,9 @@ def test_collate_pads_mixed_sizes(converted):
     latents, targets = collate_latents(batch)
     assert latents.shape == (2, 12, 17, 25) and targets.tolist() == [batch[0][1], batch[1][1]]
     assert torch.equal(latents[1, :, :6, :8], batch[1][0]) and not latents[1, :, 6:].any()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=5, collate_fn=partial(collate_latents, sizes=True))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=5, collate_fn=partial(collate_latents, sizes=True)
+    )
     for latents, sizes, targets in loader:
         assert latents.shape[0] == sizes.shape[0] == targets.shape[0] and sizes.shape[1] == 2
     padded = collate_latents([torch.ones(3, 4), torch.ones(3, 6)], pad_value=-1)

@@ -41,14 +41,18 @@ def test_encode_every_image_kind_gives_the_codec_latent(photo, codec):
         "uint8": photo,
         "float": photo.float() / 255,
         "PIL": pil,
-        "PIL P mode": pil.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).convert("RGB"),
+        "PIL P mode": pil.convert(
+            "P", palette=Image.Palette.ADAPTIVE, colors=64
+        ),  # converted to RGB
         "tv Image": tv_tensors.Image(photo),
     }
     encode = WallocEncode(RGB, dtype=torch.int8)
     for kind, x in kinds.items():
         q = encode(x)
         assert type(q) is torch.Tensor and q.dtype == torch.int8, kind
-        if kind != "PIL P mode":
+        if kind == "PIL P mode":
+            assert q.shape == expected.shape and (q.int() - expected.int()).abs().float().mean() < 3
+        else:
             assert torch.equal(q, expected), kind
     floats = WallocEncode(RGB)(photo)
     assert floats.dtype == torch.float32 and torch.equal(floats, expected.float())
@@ -84,7 +88,11 @@ def test_decode_and_round_trip_keep_the_input_kind(photo, codec):
     half = trip(photo.half() / 255)
     assert half.dtype == torch.float16 and half.shape == photo.shape
     pil = trip(Image.fromarray(photo.permute(1, 2, 0).numpy()))
-    assert isinstance(pil, Image.Image) and pil.mode == "RGB" and np.array_equal(np.asarray(pil), reference.permute(1, 2, 0).numpy())
+    assert (
+        isinstance(pil, Image.Image)
+        and pil.mode == "RGB"
+        and np.array_equal(np.asarray(pil), reference.permute(1, 2, 0).numpy())
+    )
     gray = WallocRoundTrip("gray-16x-linear")(Image.fromarray(photo[0].numpy()))
     assert gray.mode == "L" and gray.size == (61, 45)
     video = trip(tv_tensors.Video(torch.stack([photo] * 2)))
@@ -94,7 +102,13 @@ def test_decode_and_round_trip_keep_the_input_kind(photo, codec):
 def test_compose_transforms_images_and_leaves_masks_and_boxes_alone(photo):
     mask = tv_tensors.Mask(photo[0] > 128)
     boxes = tv_tensors.BoundingBoxes([[3, 4, 20, 30]], format="XYXY", canvas_size=(45, 61))
-    pipeline = v2.Compose([v2.ToImage(), WallocRoundTrip([RGB, "rgb-4x-linear"]), v2.ToDtype(torch.float32, scale=True)])
+    pipeline = v2.Compose(
+        [
+            v2.ToImage(),
+            WallocRoundTrip([RGB, "rgb-4x-linear"]),
+            v2.ToDtype(torch.float32, scale=True),
+        ]
+    )
     sample = {"image": tv_tensors.Image(photo), "mask": mask, "boxes": boxes, "label": 3}
     out = pipeline(sample)
     assert isinstance(out["image"], tv_tensors.Image) and out["image"].dtype == torch.float32
@@ -118,9 +132,15 @@ def test_a_codec_list_draws_from_torchs_rng(photo):
 def test_repr_pickle_and_errors(photo):
     trip = WallocRoundTrip([RGB, "rgb-4x-linear"])
     assert repr(trip) == "WallocRoundTrip(codec=['rgb-16x-linear', 'rgb-4x-linear'])"
-    assert repr(WallocEncode(RGB, dtype=torch.int8)) == "WallocEncode(codec='rgb-16x-linear', dtype=torch.int8)"
+    assert (
+        repr(WallocEncode(RGB, dtype=torch.int8))
+        == "WallocEncode(codec='rgb-16x-linear', dtype=torch.int8)"
+    )
     audio = WallocDecode("stereo-20x-linear", sample_rate=48000)
-    assert repr(audio) == "WallocDecode(codec='stereo-20x-linear', sample_rate=48000, dtype=torch.float32)"
+    assert (
+        repr(audio)
+        == "WallocDecode(codec='stereo-20x-linear', sample_rate=48000, dtype=torch.float32)"
+    )
     assert len(pickle.dumps(trip)) < 2000  # names only, never a model
     with pytest.raises(wp.UnknownCodecError, match="rgb-16x-linear"):
         WallocEncode("no-such-codec")
@@ -137,14 +157,18 @@ def test_repr_pickle_and_errors(photo):
 def test_transforms_import_torch_only(tmp_path):
     code = """
 import sys
-import torchvision_ext, torch
+import torchvision_ext, torchvision_ext.hooks
+assert "torch" not in sys.modules  # names resolve on first use; the registry loads the hooks
+import torch
 from PIL import Image
 x = torch.zeros(3, 16, 16, dtype=torch.uint8)
 assert torchvision_ext.WallocRoundTrip("rgb-16x-linear")(x).shape == x.shape
 assert torchvision_ext.WallocEncode("rgb-16x-linear")(Image.new("RGB", (16, 16))).shape == (12, 2, 2)
 print("torchvision" in sys.modules)
 """
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.stdout.split() == ["False"]
 
 
@@ -164,7 +188,10 @@ def test_cuda_inputs_stay_on_the_device(photo, codec):
 def test_encode_wlc_decode_wlc_and_read_latent(photo, codec, tmp_path):
     data = io.encode_wlc(photo)
     assert data.dtype == torch.uint8 and data.ndim == 1
-    assert torch.equal(io.decode_wlc(data), torch.from_numpy(wp.decompress(data.numpy().tobytes())).permute(2, 0, 1))
+    assert torch.equal(
+        io.decode_wlc(data),
+        torch.from_numpy(wp.decompress(data.numpy().tobytes())).permute(2, 0, 1),
+    )
     path = tmp_path / "x.wlc"
     path.write_bytes(data.numpy().tobytes())
     assert torch.equal(io.decode_wlc(str(path)), io.decode_wlc(data))
@@ -178,7 +205,9 @@ def test_encode_wlc_decode_wlc_and_read_latent(photo, codec, tmp_path):
 
 
 # -- audio -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["music-blues.flac", "music-ambient-48k.flac"], ids=["44.1k", "48k"])
+@pytest.fixture(
+    scope="module", params=["music-blues.flac", "music-ambient-48k.flac"], ids=["44.1k", "48k"]
+)
 def clip(request) -> tuple[torch.Tensor, int]:
     """Two seconds of real stereo music at its own rate, float32 (2, T)."""
     audio, rate = read_audio(DEV_AUDIO / request.param)
@@ -203,13 +232,21 @@ def test_audio_encode_decode_and_files(clip, tmp_path):
     assert q.shape == (27, -(-at_codec_rate.shape[-1] // 256))
     path = tmp_path / "clip.wlc"
     io.save(path, wave, rate, "stereo-20x-linear")
-    assert torch.equal(io.read_latent(path), q)  # one frame (< 2**17 samples): one gain, same latent
+    assert torch.equal(
+        io.read_latent(path), q
+    )  # one frame (< 2**17 samples): one gain, same latent
     loaded, loaded_rate = io.load(path)
     assert loaded_rate == 44100 and loaded.shape == at_codec_rate.shape
     decoded = WallocDecode("stereo-20x-linear", sample_rate=rate)(q)
-    assert decoded.shape[0] == 2 and abs(decoded.shape[1] - wave.shape[1]) <= 256 * rate // 44100 + 1
+    assert (
+        decoded.shape[0] == 2 and abs(decoded.shape[1] - wave.shape[1]) <= 256 * rate // 44100 + 1
+    )
     peak = at_codec_rate.abs().max()
-    assert torch.allclose(decoded[:, : wave.shape[1] - 64] * peak, resample(loaded, 44100, rate)[:, : wave.shape[1] - 64], atol=2e-3)
+    assert torch.allclose(
+        decoded[:, : wave.shape[1] - 64] * peak,
+        resample(loaded, 44100, rate)[:, : wave.shape[1] - 64],
+        atol=2e-3,
+    )
     image = tmp_path / "image.wlc"
     wp.save(image, np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(wp.InputError, match="holds an image"):
@@ -222,7 +259,9 @@ def test_long_audio_latents_are_the_files_frames(music, tmp_path):
     wp.save(path, audio[: 3 * 2**17 // 2], "stereo-20x-linear", sample_rate=rate)
     stored = wp.read_latent(path)
     frames = list(encode_audio_frames(wp.load_codec("stereo-20x-linear"), audio[: 3 * 2**17 // 2]))
-    assert torch.equal(stored.q, torch.from_numpy(np.concatenate([q for _, _, q in frames], axis=1)))
+    assert torch.equal(
+        stored.q, torch.from_numpy(np.concatenate([q for _, _, q in frames], axis=1))
+    )
     assert stored.gains.tolist() == pytest.approx(np.ravel([g for _, g, _ in frames]).tolist())
 
 
@@ -244,13 +283,17 @@ def folder(tmp_path_factory):
     for path in sorted(DEV_IMAGES.glob("*.png"))[::4]:
         (root / path.name.split("-")[0]).mkdir(exist_ok=True)
         with Image.open(path) as image:
-            image.convert("RGB").crop((200, 100, 328, 196)).save(root / path.name.split("-")[0] / path.name)
+            image.convert("RGB").crop((200, 100, 328, 196)).save(
+                root / path.name.split("-")[0] / path.name
+            )
     return root
 
 
 def loader_output(dataset, context: str | None):
     workers = 2 if context else 0
-    loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=workers, multiprocessing_context=context)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=3, num_workers=workers, multiprocessing_context=context
+    )
     latents, targets = zip(*loader)
     return torch.cat(latents), torch.cat(targets)
 
@@ -275,7 +318,9 @@ def test_dataloader_workers_fork_and_spawn(folder, context):
 def test_dataloader_workers_with_torchvision_compose(folder):
     from torchvision.datasets import ImageFolder
 
-    transform = v2.Compose([v2.PILToTensor(), v2.RandomHorizontalFlip(), WallocRoundTrip(RGB), WallocEncode(RGB)])
+    transform = v2.Compose(
+        [v2.PILToTensor(), v2.RandomHorizontalFlip(), WallocRoundTrip(RGB), WallocEncode(RGB)]
+    )
     dataset = ImageFolder(str(folder), transform=transform)
     latents, targets = loader_output(dataset, "fork")
     assert latents.shape == (len(dataset), 12, 12, 16) and latents.dtype == torch.float32

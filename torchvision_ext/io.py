@@ -17,7 +17,7 @@ from walloc_plugins.files import Source
 from walloc_plugins.registry import get_entry
 from walloc_plugins.wlcinfo import read_header
 
-from .resample import resample
+from .resampling import resample
 
 __all__ = ["decode_wlc", "encode_wlc", "load", "read_latent", "save"]
 
@@ -39,7 +39,9 @@ def decode_wlc(data: torch.Tensor | str | os.PathLike, *, reduce: int = 0) -> to
     return torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1).contiguous()
 
 
-def encode_wlc(image: torch.Tensor, codec: str | None = None, *, coder: str = api.DEFAULT_CODER) -> torch.Tensor:
+def encode_wlc(
+    image: torch.Tensor, codec: str | None = None, *, coder: str = api.DEFAULT_CODER
+) -> torch.Tensor:
     """Encode a ``(C, H, W)`` image (uint8, or float in [0, 1]) to the bytes of a .wlc file.
 
     Returns a 1-D uint8 tensor (write it with ``torchvision.io.write_file``). ``codec``
@@ -84,7 +86,11 @@ def save(
     Audio at another rate than the codec's is resampled to it first; ``load`` returns the
     codec's rate. ``codec`` defaults to the core's choice for the channel count.
     """
-    if not isinstance(waveform, torch.Tensor) or waveform.ndim != 2 or not waveform.is_floating_point():
+    if (
+        not isinstance(waveform, torch.Tensor)
+        or waveform.ndim != 2
+        or not waveform.is_floating_point()
+    ):
         raise InputError("save takes a float waveform (channels, time)")
     name = codec or api.DEFAULT_CODECS.get(("audio", waveform.shape[0]))
     if name is None:

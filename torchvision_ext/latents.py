@@ -48,7 +48,9 @@ class LatentRandomCrop(nn.Module):
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         grid = latent.shape[-len(self.size) :]
         if latent.ndim <= len(self.size) or any(n < m for n, m in zip(grid, self.size)):
-            raise InputError(f"cannot crop {self.size} positions from a latent {tuple(latent.shape)}")
+            raise InputError(
+                f"cannot crop {self.size} positions from a latent {tuple(latent.shape)}"
+            )
         index: list[Any] = [...]
         for n, m in zip(grid, self.size):
             start = int(torch.randint(n - m + 1, ()))
@@ -104,7 +106,9 @@ def hflip_latent(latent: torch.Tensor, codec: WallocCodec) -> torch.Tensor:
     cfg = codec.config
     if cfg.modality != "image" or latent.ndim < 3 or latent.shape[-3] != cfg.latent_dim:
         expected = f"(..., {cfg.latent_dim}, h, w)"
-        raise InputError(f"codec {codec.name!r} flips latents {expected}, got {tuple(latent.shape)}")
+        raise InputError(
+            f"codec {codec.name!r} flips latents {expected}, got {tuple(latent.shape)}"
+        )
     odd, _ = flip_classes(codec)
     mirrored = latent.flip(-1)
     even_way = mirrored.roll(1, -1)  # j -> -j mod w
@@ -137,7 +141,9 @@ def _band_classes(levels: int) -> torch.Tensor:
     return torch.where(even, 0, torch.where(odd, 1, 2))
 
 
-def collate_latents(batch: Sequence[Any], *, pad_value: int | float = 0, sizes: bool = False) -> Any:
+def collate_latents(
+    batch: Sequence[Any], *, pad_value: int | float = 0, sizes: bool = False
+) -> Any:
     """``collate_fn`` for latents of mixed grid sizes: pads them at the bottom and right.
 
     Samples are latents ``(D, *grid)`` or tuples whose first item is one (``(latent,

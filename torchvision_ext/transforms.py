@@ -23,11 +23,14 @@ from walloc_plugins.codec import Latent, WallocCodec
 from walloc_plugins.errors import InputError
 from walloc_plugins.registry import get_entry, load_codec
 
-from .resample import resample
+from .resampling import resample
 
 __all__ = ["WallocDecode", "WallocEncode", "WallocRoundTrip"]
 
-_PIL_MODES = {1: "L", 3: "RGB"}  # what a PIL image is converted to for a codec of that many channels
+_PIL_MODES = {
+    1: "L",
+    3: "RGB",
+}  # what a PIL image is converted to for a codec of that many channels
 
 
 class _CodecTransform(nn.Module):
@@ -54,7 +57,9 @@ class _CodecTransform(nn.Module):
         flat, spec = tree_flatten(inputs if len(inputs) > 1 else inputs[0])
         chosen = _pick(flat, self.modality)
         if not chosen:
-            raise InputError(f"{type(self).__name__} found no image or tensor in {_describe(inputs[0])}")
+            raise InputError(
+                f"{type(self).__name__} found no image or tensor in {_describe(inputs[0])}"
+            )
         codec = self.codecs[int(torch.randint(len(self.codecs), ()))]
         out = [self._apply(x, codec) if i in chosen else x for i, x in enumerate(flat)]
         return tree_unflatten(out, spec)

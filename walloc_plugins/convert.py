@@ -22,11 +22,21 @@ from .files import atomic_write
 from .registry import get_entry
 from .wlcinfo import read_header
 
-__all__ = ["IMAGE_SUFFIXES", "ConvertReport", "Job", "convert_folder", "encode_file", "encode_jobs", "plan"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ConvertReport",
+    "Job",
+    "convert_folder",
+    "encode_file",
+    "encode_jobs",
+    "plan",
+]
 
 log = logging.getLogger("walloc")
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
+IMAGE_SUFFIXES = {
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"
+}
 _PIL_MODES = {1: "L", 3: "RGB"}
 
 
@@ -96,7 +106,8 @@ def encode_file(job: Job, coder: str = "webp") -> bytes:
         from PIL import Image
 
         if config.channels not in _PIL_MODES:
-            raise InputError(f"codec {job.codec!r} codes {config.channels}-channel images; convert needs 1 or 3")
+            channels = config.channels
+            raise InputError(f"codec {job.codec!r} codes {channels}-channel images, not 1 or 3")
         with Image.open(job.source) as image:
             pixels = np.asarray(image.convert(_PIL_MODES[config.channels]))
         return api.compress(pixels, job.codec, coder=coder)
@@ -105,7 +116,8 @@ def encode_file(job: Job, coder: str = "webp") -> bytes:
     audio, rate = read_audio(job.source, config.sample_rate)
     if audio.shape[1] != config.channels:
         if audio.shape[1] != 1:
-            raise InputError(f"{audio.shape[1]}-channel audio; codec {job.codec!r} codes {config.channels}")
+            found = audio.shape[1]
+            raise InputError(f"{found}-channel audio; codec {job.codec!r} codes {config.channels}")
         audio = audio.repeat(config.channels, axis=1)
     return api.compress(audio, job.codec, sample_rate=rate, coder=coder)
 
@@ -171,10 +183,13 @@ def convert_folder(
         if found == job.codec:
             report.skipped += 1
         else:
-            report.failed.append((job.key, f"{out} exists ({found}); pass --overwrite to replace it"))
+            message = f"{out} exists ({found}); pass --overwrite to replace it"
+            report.failed.append((job.key, message))
     from tqdm import tqdm
 
-    with tqdm(total=len(pending), unit="file", desc="converting", disable=not progress, leave=False) as bar:
+    with tqdm(
+        total=len(pending), unit="file", desc="converting", disable=not progress, leave=False
+    ) as bar:
         for job, data, error in encode_jobs(pending, coder, workers):
             bar.update()
             if data is None:
@@ -193,7 +208,8 @@ def _codecs_by_modality(codecs: Sequence[str]) -> dict[str, str]:
     for name in codecs:
         modality = get_entry(name).config.modality
         if modality in chosen:
-            raise InputError(f"two {modality} codecs given ({chosen[modality]}, {name}); pass one per modality")
+            given = f"{chosen[modality]}, {name}"
+            raise InputError(f"two {modality} codecs given ({given}); pass one per modality")
         chosen[modality] = name
     if len(chosen) < 2:
         from .api import DEFAULT_CODECS

@@ -47,7 +47,9 @@ def resample(waveform: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Ten
 
 
 @functools.lru_cache(maxsize=16)
-def _kernel(up: int, down: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, int]:
+def _kernel(
+    up: int, down: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, int]:
     """Taps ``[up, 1, K]`` and the left padding, built in float64.
 
     Output sample ``m * up + j`` sits at input position ``m * down + j * down / up``; tap ``k``
@@ -59,7 +61,9 @@ def _kernel(up: int, down: int, dtype: torch.dtype, device: torch.device) -> tup
     t = torch.arange(2 * pad + down, dtype=torch.float64) - pad
     t = t - torch.arange(up, dtype=torch.float64)[:, None] * down / up
     inside = (1 - (t / width).clamp(-1, 1) ** 2).sqrt()  # 0 at and past the filter's ends
-    window = torch.i0(KAISER_BETA * inside) / torch.i0(torch.tensor(KAISER_BETA, dtype=torch.float64))
+    window = torch.i0(KAISER_BETA * inside) / torch.i0(
+        torch.tensor(KAISER_BETA, dtype=torch.float64)
+    )
     window = torch.where(t.abs() < width, window, 0.0)
     taps = 2 * cutoff * torch.sinc(2 * cutoff * t) * window
     return taps[:, None, :].to(device, dtype), pad
