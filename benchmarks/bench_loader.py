@@ -1,6 +1,7 @@
 """DataLoader throughput for learning in the compressed domain: latents read from .wlc files
 (entropy decoding only) against the same photos read as PNG and as JPEG, decoded and resized
-to the same number of values, timed in the same run with the same DataLoader settings.
+to the same number of values, timed in the same run with the same DataLoader settings. The
+last column is the work per sample in this process on one thread, without the DataLoader.
 
 For ``rgb-16x-linear`` a 512x512 photo is a 12x64x64 latent: 49,152 values, as many as a
 3x128x128 image, so the baselines resize to 1/4 per side (antialiased, torchvision's
@@ -105,6 +106,19 @@ def samples_per_second(datasets: list[Dataset], args: argparse.Namespace) -> lis
     return [statistics.median(column) for column in zip(*rates)]
 
 
+def ms_per_file(dataset: Dataset, repeat: int) -> float:
+    """Median over ``repeat`` passes of the mean time of ``dataset[i]`` in this process, on one
+    thread: the work per sample without the DataLoader's inter-process transfer."""
+    count = min(len(dataset), 64)
+    passes = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        for index in range(count):
+            dataset[index]
+        passes.append((time.perf_counter() - start) / count * 1e3)
+    return statistics.median(passes[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                     "values": int(torch.tensor(shape).prod()),
                     "kb_per_file": sum(f.stat().st_size for f in files) / len(files) / 1024,
                     "samples_per_s": rate,
+                    "ms_per_file": ms_per_file(dataset, args.repeat),
                 }
             )
     jpeg = rows[3]["samples_per_s"]
@@ -187,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             ("kb_per_file", "KB/file", ".1f"),
             ("samples_per_s", "samples/s", ".0f"),
             ("vs_jpeg_resize", "vs JPEG+resize", ".2f"),
+            ("ms_per_file", "ms/file, 1 thread", ".2f"),
         ],
     )
     path = write_json(
