@@ -27,10 +27,8 @@ from .resampling import resample
 
 __all__ = ["WallocDecode", "WallocEncode", "WallocRoundTrip"]
 
-_PIL_MODES = {
-    1: "L",
-    3: "RGB",
-}  # what a PIL image is converted to for a codec of that many channels
+# What a PIL image is converted to for a codec of that many channels.
+_PIL_MODES = {1: "L", 3: "RGB"}
 
 
 class _CodecTransform(nn.Module):
@@ -60,15 +58,14 @@ class _CodecTransform(nn.Module):
             raise InputError(
                 f"{type(self).__name__} found no image or tensor in {_describe(inputs[0])}"
             )
-        codec = self.codecs[int(torch.randint(len(self.codecs), ()))]
+        codec = self.codecs[0]
+        if len(self.codecs) > 1:  # drawn like v2's parameters, so DataLoader workers differ
+            codec = self.codecs[int(torch.randint(len(self.codecs), ()))]
         out = [self._apply(x, codec) if i in chosen else x for i, x in enumerate(flat)]
         return tree_unflatten(out, spec)
 
     def _apply(self, x: Any, codec: str) -> Any:
         raise NotImplementedError
-
-    def _model(self, name: str, device: torch.device) -> WallocCodec:
-        return load_codec(name, device=device)
 
     def extra_repr(self) -> str:
         codec = self.codecs[0] if len(self.codecs) == 1 else list(self.codecs)
@@ -129,11 +126,11 @@ class WallocEncode(_CodecTransform):
 
     def _apply(self, x: Any, codec: str) -> torch.Tensor:
         if self.modality == "audio":
-            model = self._model(codec, _device(x))
+            model = load_codec(codec, device=_device(x))
             x = self._audio_in(x, model)
         else:
             x, _ = _image_in(x, get_entry(codec).config.channels)
-            model = self._model(codec, x.device)
+            model = load_codec(codec, device=x.device)
         if not self.quantize:
             return model.analysis(x).to(self.dtype)
         return _normal(model.encode(x).q).to(self.dtype)
@@ -168,7 +165,7 @@ class WallocDecode(_CodecTransform):
         self.dtype = dtype
 
     def _apply(self, x: Any, codec: str) -> torch.Tensor:
-        model = self._model(codec, _device(x))
+        model = load_codec(codec, device=_device(x))
         cfg = model.config
         if not isinstance(x, torch.Tensor) or x.ndim < cfg.ndim + 1:
             raise InputError(f"WallocDecode takes latents (..., D, *grid), got {_describe(x)}")
@@ -201,13 +198,13 @@ class WallocRoundTrip(_CodecTransform):
 
     def _apply(self, x: Any, codec: str) -> Any:
         if self.modality == "audio":
-            model = self._model(codec, _device(x))
+            model = load_codec(codec, device=_device(x))
             signal = self._audio_in(x, model)
             latent = model.encode(signal)
             y = self._audio_out(_normal(model.decode(latent)), model)
             return y[..., : x.shape[-1]].to(x.dtype)
         image, restore = _image_in(x, get_entry(codec).config.channels)
-        model = self._model(codec, image.device)
+        model = load_codec(codec, device=image.device)
         return restore(_normal(model.decode(model.encode(image))))
 
 
