@@ -175,19 +175,17 @@ class ReferenceCodec(nn.Module):
         cfg = self.config
         q = check_latent(latent, cfg, self.name)
         reduce = check_reduce(reduce, cfg)
-        z = _merge_batch(q.to(self.device, torch.float32), cfg.ndim)
-        bands = self.decoder(z)
-        if reduce:
-            bands = bands[:, _lowpass_bands(cfg, reduce).to(bands.device)]
-        levels = cfg.levels - reduce
-        x_hat = wpt_synthesis(bands, levels, cfg.ndim) / (1 << reduce) if levels else bands / (1 << reduce)
+        bands = self.decoder(_merge_batch(q.to(self.device, torch.float32), cfg.ndim))
         if cfg.modality == "audio":
+            x_hat = wpt_synthesis(bands, cfg.levels, 1)
             if self.reference.post_filter:
                 x_hat = self.post(x_hat)
-            x_hat = x_hat.clamp(-0.5, 0.5)[..., : latent.size[0]]
-            x_hat = x_hat.reshape(*q.shape[:-2], *x_hat.shape[1:])
+            x_hat = x_hat.clamp(-0.5, 0.5)[..., : latent.size[0]].reshape(*q.shape[:-2], cfg.channels, -1)
             gain = latent.gain.to(x_hat).reshape(*latent.gain.shape, 1, 1)  # type: ignore[union-attr]
             return (x_hat * (2 * gain)).clamp(-1.0, 1.0)
+        if reduce:  # a band lowpass at the first levels is the image reduced, scaled by 2 a level
+            bands = bands[:, _lowpass_bands(cfg, reduce).to(bands.device)] / (1 << reduce)
+        x_hat = wpt_synthesis(bands, cfg.levels - reduce, 2) if reduce < cfg.levels else bands
         x_hat = x_hat.reshape(*q.shape[:-3], *x_hat.shape[1:])
         crop = [
             slice(before >> reduce, (before >> reduce) + (-(-n >> reduce)))
