@@ -86,6 +86,9 @@ def test_channel_groups_and_source_rate():
         read_all(raw_file(fields, modality=b"A") + plain[chunks_start:])
     with pytest.raises(ContainerError, match="source_rate"):
         WlcHeader(**{**IMAGE_FIELDS, "source_rate": 48000})
+    for overlap in (0, 1 << 17, -5, "512"):
+        with pytest.raises(ContainerError, match="overlap"):
+            WlcHeader(**{**AUDIO_FIELDS, "overlap": overlap})
 
 
 def test_every_truncation_is_detected():

@@ -23,6 +23,7 @@ __all__ = [
     "CodedImage",
     "StoredLatent",
     "audio_header",
+    "audio_overlap",
     "channel_groups",
     "codec_for",
     "compress",
@@ -247,8 +248,9 @@ class StoredLatent:
         header: the validated header.
         q: int8 ``[D, h, w]`` for an image (the padded grid, ``header.latent_grid``) or
             ``[D, t]`` for audio: the frames' latents in order, each of
-            ``config.latent_size((samples,))`` positions (``ceil(samples / stride)`` for our
-            codecs, so frame ``k`` starts at position ``k * frame_length / stride``);
+            ``config.latent_size((samples + overlap,))`` positions (``ceil(samples / stride)``
+            + 2 for our codecs, so frame ``k`` starts at position ``k * frame_length / stride``
+            and covers the samples from ``k * (frame_length - overlap)``, see ``audio_overlap``);
             ``[G * D, t]`` for audio coded in G > 1 channel groups (``channel_groups``).
         gains: audio only, float32 ``[frames]``: the peak each frame was divided by before
             coding (each frame's latent is loudness-normalised); ``[frames, G]`` for G > 1
@@ -419,6 +421,7 @@ def _image_tensor(array: Any) -> torch.Tensor:
 
 # -- audio ---------------------------------------------------------------------------------
 FRAME_BATCH = 16  # full frames per codec call when encoding
+OVERLAP_POSITIONS = 2  # latent positions each audio frame also codes of the next one's samples
 
 
 def channel_groups(channels: int, width: int) -> np.ndarray:
@@ -441,63 +444,106 @@ def audio_header(model: WallocCodec, channels: int, coder: str = DEFAULT_CODER, 
     return _header(model, coder, channels, **fields)
 
 
-def encode_audio_frames(model: WallocCodec, audio: np.ndarray) -> Iterator[tuple[int, list[float], np.ndarray]]:
-    """Split float32 ``[T, C]`` audio into frames of ``frame_length`` and encode each alone.
+def audio_overlap(config: CodecConfig) -> int:
+    """Samples past its end that each full frame of the streams we write also codes (the
+    header's ``overlap``): two latent positions, 512 samples at J = 8. Decoding cross-fades
+    them with the next frame's first samples, which hides the error a frame has at its ends
+    (each frame is transformed alone, as if periodic)."""
+    return min(OVERLAP_POSITIONS * config.stride, config.frame_length - config.stride)
 
-    Any channel count is coded in the groups of ``channel_groups``. Yields ``(samples, gains,
-    q)``: a gain per group and ``q`` int8 ``[G * D, t]``, the groups' latents stacked. Full
-    frames are encoded in batches for speed.
+
+def encode_audio_frames(model: WallocCodec, audio: np.ndarray) -> Iterator[tuple[int, list[float], np.ndarray]]:
+    """Split float32 ``[T, C]`` audio into frames and encode each alone.
+
+    A frame takes ``frame_length - overlap`` new samples and codes them with the ``overlap``
+    samples after them (``audio_overlap``; past the end, the last sample repeated); a last,
+    shorter frame codes just its own. Any channel count is coded in the groups of ``channel_groups``. Yields
+    ``(samples, gains, q)``: the new samples, a gain per group and ``q`` int8 ``[G * D, t]``,
+    the groups' latents stacked. Full frames are encoded in batches for speed.
     """
-    frame = model.config.frame_length
-    groups = channel_groups(audio.shape[1], model.config.channels)
-    full = len(audio) // frame
-    for start in range(0, full, FRAME_BATCH):
-        stop = min(full, start + FRAME_BATCH)
-        yield from _encode_frames(model, audio[start * frame : stop * frame].reshape(stop - start, frame, -1), groups)
-    if len(audio) > full * frame:
-        yield from _encode_frames(model, audio[None, full * frame :], groups)
+    return _encode_run(model, audio, len(audio))
 
 
 def encode_audio_stream(model: WallocCodec, blocks: Iterable[np.ndarray]) -> Iterator[tuple[int, list[float], np.ndarray]]:
     """``encode_audio_frames`` on a stream of float32 ``[n, C]`` blocks of any sizes.
 
-    A frame is encoded as soon as the blocks fill it and only the last one may be short, so
-    memory holds about one frame (or one batch of frames) however long the stream is.
+    A frame is encoded as soon as the blocks bring its samples and its overlap, so memory
+    holds about one frame (or one batch of frames) however long the stream is.
     """
-    frame = model.config.frame_length
+    overlap = audio_overlap(model.config)
+    hop = model.config.frame_length - overlap
     pending: list[np.ndarray] = []
     count = 0
     for block in blocks:
         pending.append(block)
         count += len(block)
-        if count >= frame:
-            run, whole = np.concatenate(pending), count - count % frame
-            yield from encode_audio_frames(model, run[:whole])
-            pending, count = [run[whole:]], count - whole
+        if count >= model.config.frame_length:
+            run = np.concatenate(pending)
+            ready = (count - overlap) // hop * hop  # new samples of the frames whose overlap has come
+            yield from _encode_run(model, run, ready)
+            pending, count = [run[ready:]], count - ready
     if count:
-        yield from encode_audio_frames(model, np.concatenate(pending))
+        yield from _encode_run(model, np.concatenate(pending), count)
 
 
 def decode_audio_frames(
     model: WallocCodec, entropy: Any, header: wlc.WlcHeader, chunks: Iterator[tuple[bytes, bytes]]
 ) -> Iterator[np.ndarray]:
-    """Decode FRAM chunks one by one to float32 ``[C, samples]`` arrays (progressive)."""
+    """Decode FRAM chunks one by one to float32 ``[C, samples]`` arrays (progressive).
+
+    Each frame's first ``overlap`` samples are cross-faded from the previous frame's decoding
+    of them (see docs/format.md).
+    """
     _check_fits(model.config, model.name, header)
     groups = len(channel_groups(header.channels, model.config.channels))
+    overlap = header.overlap or 0
+    fade = np.sin(np.pi * (np.arange(overlap) + 0.5) / (2 * overlap)) ** 2
+    tail = None
     for num_samples, gains, q in _audio_latents(entropy, header, model.config, chunks, groups):
         q_groups = torch.from_numpy(q.reshape(groups, header.latent_channels, -1).copy())
-        latent = Latent(q=q_groups, size=(num_samples,), gain=torch.tensor(gains, dtype=torch.float32))
-        yield _ungroup(model.decode(latent).cpu().numpy(), header.channels)
+        gain = torch.tensor(gains, dtype=torch.float32)
+        latent = Latent(q=q_groups, size=(_coded_samples(header, num_samples),), gain=gain)
+        decoded = _ungroup(model.decode(latent).cpu().numpy(), header.channels)
+        frame = decoded[:, :num_samples]
+        if tail is not None:
+            shared = min(overlap, num_samples)
+            frame[:, :shared] = tail[:, :shared] + (frame[:, :shared] - tail[:, :shared]) * fade[:shared]
+        tail = decoded[:, num_samples:]
+        yield frame
+
+
+def _encode_run(model: WallocCodec, audio: np.ndarray, samples: int) -> Iterator[tuple[int, list[float], np.ndarray]]:
+    """Encode the frames that take the first ``samples`` samples of ``audio`` (a whole number
+    of frames, unless they end the stream); later samples are the last frame's overlap."""
+    cfg = model.config
+    overlap = audio_overlap(cfg)
+    hop = cfg.frame_length - overlap
+    groups = channel_groups(audio.shape[1], cfg.channels)
+    full = samples // hop
+    for first in range(0, full, FRAME_BATCH):
+        starts = range(first * hop, min(full, first + FRAME_BATCH) * hop, hop)
+        frames = np.stack([_segment(audio, start, cfg.frame_length) for start in starts])
+        yield from _encode_frames(model, frames, groups, hop)
+    if samples > full * hop:
+        yield from _encode_frames(model, audio[None, full * hop : samples], groups, samples - full * hop)
+
+
+def _segment(audio: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``audio[start : start + length]``, the last sample repeated where the audio runs out."""
+    piece = audio[start : start + length]
+    if len(piece) < length:
+        piece = np.concatenate([piece, np.repeat(piece[-1:], length - len(piece), axis=0)])
+    return piece
 
 
 def _encode_frames(
-    model: WallocCodec, frames: np.ndarray, groups: np.ndarray
+    model: WallocCodec, frames: np.ndarray, groups: np.ndarray, samples: int
 ) -> Iterator[tuple[int, list[float], np.ndarray]]:
-    """Encode ``[B, samples, C]`` frames in channel ``groups`` (see ``encode_audio_frames``)."""
-    signal = torch.from_numpy(frames)[:, :, groups].permute(0, 2, 3, 1).contiguous()  # [B, G, k, samples]
+    """Encode ``[B, n, C]`` frames in channel ``groups``; each adds ``samples`` to the stream."""
+    signal = torch.from_numpy(frames)[:, :, groups].permute(0, 2, 3, 1).contiguous()  # [B, G, k, n]
     latent = model.encode(signal)
     for q, gains in zip(latent.q.cpu().numpy(), latent.gain.tolist()):  # type: ignore[union-attr]
-        yield frames.shape[1], gains, q.reshape(-1, q.shape[-1])
+        yield samples, gains, q.reshape(-1, q.shape[-1])
 
 
 def _ungroup(decoded: np.ndarray, channels: int) -> np.ndarray:
@@ -518,14 +564,24 @@ def _audio_latents(
     groups: int,
 ) -> Iterator[tuple[int, tuple[float, ...], np.ndarray]]:
     """Entropy-decode FRAM chunks to ``(samples, gains, q)``, ``q`` int8 ``[groups * D, t]``."""
+    hop = header.frame_length - (header.overlap or 0)  # type: ignore[operator]
+    short = False
     for kind, payload in chunks:
         if kind != wlc.FRAME:
             raise ContainerError(f"unexpected {kind.decode()!r} chunk in a .wlc audio stream")
         num_samples, gains, coded = wlc.unpack_frame(payload, groups)
-        if num_samples > header.frame_length:  # type: ignore[operator]
-            raise ContainerError(f"corrupt .wlc audio frame of {num_samples} samples")
-        shape = (groups * header.latent_channels, *config.latent_size((num_samples,)))
+        if num_samples > hop or short:
+            raise ContainerError(f"corrupt .wlc audio stream: a frame of {num_samples} samples where "
+                                 f"{'none' if short else f'at most {hop}'} may follow")
+        short = num_samples < hop  # only the last frame may be short
+        shape = (groups * header.latent_channels, *config.latent_size((_coded_samples(header, num_samples),)))
         yield num_samples, gains, entropy.decode(coded, shape)
+
+
+def _coded_samples(header: wlc.WlcHeader, samples: int) -> int:
+    """Samples a frame codes: its own, and the overlap after them unless it is a short last one."""
+    overlap = header.overlap or 0
+    return samples + overlap if samples == header.frame_length - overlap else samples  # type: ignore[operator]
 
 
 def _audio_array(array: Any) -> np.ndarray:
@@ -576,7 +632,7 @@ def _resolve_codec(codec: str | WallocCodec | None, modality: str, channels: int
 def _header(model: WallocCodec, coder: str, channels: int, **fields: Any) -> wlc.WlcHeader:
     cfg = model.config
     if cfg.modality == "audio":
-        fields.update(sample_rate=cfg.sample_rate, frame_length=cfg.frame_length)
+        fields.update(sample_rate=cfg.sample_rate, frame_length=cfg.frame_length, overlap=audio_overlap(cfg) or None)
     return wlc.WlcHeader(
         modality=cfg.modality,
         codec=model.name,

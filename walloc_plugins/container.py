@@ -72,8 +72,9 @@ class WlcHeader:
     Image fields: ``size`` (H, W), ``padding`` ((top, bottom), (left, right)) added before
     coding, ``tile`` (latent rows, latent columns per LATN chunk), ``mode`` (a Pillow mode
     name), ``alpha`` (an ALPH chunk follows). Audio fields: ``sample_rate``, ``frame_length``,
-    ``num_samples`` (None while streaming; the END chunk carries the total) and ``source_rate``
-    (the rate the signal had before it was resampled to ``sample_rate``, or None).
+    ``num_samples`` (None while streaming; the END chunk carries the total), ``source_rate``
+    (the rate the signal had before it was resampled to ``sample_rate``, or None) and
+    ``overlap`` (samples each frame also codes past its own, shared with the next; None is 0).
     """
 
     modality: Literal["image", "audio"]
@@ -93,6 +94,7 @@ class WlcHeader:
     frame_length: int | None = None
     num_samples: int | None = None
     source_rate: int | None = None
+    overlap: int | None = None
     version: int = field(default=FORMAT_VERSION, compare=False)
 
     def __post_init__(self) -> None:
@@ -369,7 +371,7 @@ def _validate_image(h: WlcHeader) -> None:
         _need((h.size[axis] + sum(pad[axis])) % h.stride == 0, "padding", pad)  # type: ignore[index]
     _need(_pair(h.tile, 1, MAX_SIDE), "tile", h.tile)
     _need(h.mode == image_mode(h.channels + h.alpha), "mode", h.mode)
-    for name in ("sample_rate", "frame_length", "num_samples", "source_rate"):
+    for name in ("sample_rate", "frame_length", "num_samples", "source_rate", "overlap"):
         _need(getattr(h, name) is None, name, getattr(h, name))
 
 
@@ -383,6 +385,7 @@ def _validate_audio(h: WlcHeader) -> None:
     )
     _need(h.num_samples is None or _is_int(h.num_samples, 0, 1 << 48), "num_samples", h.num_samples)
     _need(h.source_rate is None or _is_int(h.source_rate, 1, 1_000_000), "source_rate", h.source_rate)
+    _need(h.overlap is None or _is_int(h.overlap, 1, h.frame_length - 1), "overlap", h.overlap)  # type: ignore[operator]
     for name in ("size", "padding", "tile", "mode"):
         _need(getattr(h, name) is None, name, getattr(h, name))
     _need(not h.alpha, "alpha", h.alpha)
