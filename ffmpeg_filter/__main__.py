@@ -1,0 +1,5 @@
+"""``python -m ffmpeg_filter``: the ``walloc-ffmpeg`` command."""
+
+from .cli import main
+
+raise SystemExit(main())
