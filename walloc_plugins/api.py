@@ -517,31 +517,34 @@ def _encode_run(model: WallocCodec, audio: np.ndarray, samples: int) -> Iterator
     of frames, unless they end the stream); later samples are the last frame's overlap."""
     cfg = model.config
     overlap = audio_overlap(cfg)
-    hop = cfg.frame_length - overlap
-    groups = channel_groups(audio.shape[1], cfg.channels)
+    hop, frame = cfg.frame_length - overlap, cfg.frame_length
+    groups = torch.from_numpy(channel_groups(audio.shape[1], cfg.channels).ravel())
+    signal = torch.from_numpy(np.ascontiguousarray(audio)).T  # [C, T], a view
     full = samples // hop
-    for first in range(0, full, FRAME_BATCH):
-        starts = range(first * hop, min(full, first + FRAME_BATCH) * hop, hop)
-        frames = np.stack([_segment(audio, start, cfg.frame_length) for start in starts])
-        yield from _encode_frames(model, frames, groups, hop)
+    inside = min(full, max(0, (len(audio) - frame) // hop + 1))  # full frames whose overlap is in `audio`
+    for first in range(0, inside, FRAME_BATCH):
+        count = min(inside - first, FRAME_BATCH)
+        frames = signal[:, first * hop : (first + count - 1) * hop + frame].unfold(1, frame, hop)  # [C, B, n] view
+        yield from _encode_frames(model, frames.transpose(0, 1), groups, hop)
+    for start in range(inside * hop, full * hop, hop):  # a last full frame, its overlap past the end
+        yield from _encode_frames(model, torch.from_numpy(_segment(audio, start, frame)).T[None], groups, hop)
     if samples > full * hop:
-        yield from _encode_frames(model, audio[None, full * hop : samples], groups, samples - full * hop)
+        yield from _encode_frames(model, signal[None, :, full * hop : samples], groups, samples - full * hop)
 
 
 def _segment(audio: np.ndarray, start: int, length: int) -> np.ndarray:
     """``audio[start : start + length]``, the last sample repeated where the audio runs out."""
     piece = audio[start : start + length]
-    if len(piece) < length:
-        piece = np.concatenate([piece, np.repeat(piece[-1:], length - len(piece), axis=0)])
-    return piece
+    return np.concatenate([piece, np.repeat(piece[-1:], length - len(piece), axis=0)])
 
 
 def _encode_frames(
-    model: WallocCodec, frames: np.ndarray, groups: np.ndarray, samples: int
+    model: WallocCodec, frames: torch.Tensor, groups: torch.Tensor, samples: int
 ) -> Iterator[tuple[int, list[float], np.ndarray]]:
-    """Encode ``[B, n, C]`` frames in channel ``groups``; each adds ``samples`` to the stream."""
-    signal = torch.from_numpy(frames)[:, :, groups].permute(0, 2, 3, 1).contiguous()  # [B, G, k, n]
-    latent = model.encode(signal)
+    """Encode ``[B, C, n]`` frames (any strides) in the channel ``groups`` (flat indices); each
+    frame adds ``samples`` to the stream."""
+    signal = frames.index_select(1, groups)  # one copy, [B, G * k, n]
+    latent = model.encode(signal.reshape(len(signal), -1, model.config.channels, signal.shape[-1]))
     for q, gains in zip(latent.q.cpu().numpy(), latent.gain.tolist()):  # type: ignore[union-attr]
         yield samples, gains, q.reshape(-1, q.shape[-1])
 
