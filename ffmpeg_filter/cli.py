@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(level)
     log.propagate = False
     try:
+        _set_threads(args.threads)
         return args.run(args)
     except BrokenPipeError:  # whoever read OUT has gone: end quietly, like a process killed by SIGPIPE
         _silence_stdout()
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log only errors")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="also log formats, channel groups and latency")
     common.add_argument("-y", "--overwrite", action="store_true", help="replace an existing OUT file (as ffmpeg's -y)")
+    common.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch threads (default 1: a filter shares the cores with the ffmpeg processes "
+                             "around it, and waiting threads spin on busy cores)")
     common.add_argument("input", metavar="IN", help="input file, or - for stdin")
     common.add_argument("output", metavar="OUT", help="output file, or - for stdout")
     codec = argparse.ArgumentParser(add_help=False)
@@ -118,6 +122,12 @@ def _filter(args: argparse.Namespace) -> int:
         report = filter_stream(src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet)
     log.info(report.summary("filtered"))
     return 0
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
 
 
 def _raw(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RawFormat | None:
