@@ -390,3 +390,49 @@ def test_registered_checkpoint_through_the_torchaudio_style_transforms_and_io(re
     loaded, rate = io.load(tmp_path / "clip.wlc")
     assert rate == 44100 and torch.allclose(loaded, expected, atol=1e-6)
     assert torch.equal(io.read_latent(tmp_path / "clip.wlc"), q)
+
+
+def test_audio_longer_than_a_frame_is_coded_frame_by_frame_as_clips(registered):
+    from walloc_plugins.audiofile import read_audio
+
+    pieces = [read_audio(DEV_AUDIO / name)[0] for name in ("music-blues.flac", "music-metal.flac")]
+    audio = np.concatenate(pieces)[: (1 << 19) + 44100]  # one full frame and a second of the next
+    codec = wp.load_codec("tiny_stereo")
+    data = wp.compress(audio, "tiny_stereo", sample_rate=44100)
+    header, decoded = wp.read_header(data), wp.decompress(data)
+    assert decoded.shape == audio.shape and header.overlap == 512
+
+    def clip(start: int, stop: int) -> np.ndarray:  # the codec on one clip, as the reference codes it
+        return codec.decode(codec.encode(torch.from_numpy(audio[start:stop].T.copy()))).numpy().T
+
+    hop = (1 << 19) - header.overlap  # the first frame's own samples, then the shared ones
+    assert np.allclose(decoded[:hop], clip(0, 1 << 19)[:hop], atol=1e-6)
+    assert np.allclose(decoded[1 << 19 :], clip(hop, len(audio))[header.overlap :], atol=1e-6)
+
+
+@pytest.mark.ffmpeg
+def test_registered_checkpoint_through_the_ffmpeg_filter(registered, tmp_path):
+    import io
+    import subprocess
+
+    from ffmpeg_filter import decode_file, encode_file
+    from walloc_plugins.audiofile import find_ffmpeg, read_audio
+    from walloc_plugins.wav import read_wav
+
+    source = DEV_AUDIO / "music-blues.flac"
+    codec = wp.load_codec("tiny_stereo")
+    music, _ = read_audio(source)
+    expected = codec.decode(codec.encode(torch.from_numpy(music.T.copy()))).numpy().T
+    pipeline = (
+        f"{find_ffmpeg()} -v error -nostdin -i {source} -f wav - | "
+        f"{sys.executable} -m ffmpeg_filter filter -q -c tiny_stereo - -"
+    )
+    heard = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, check=True, timeout=300)
+    filtered, rate = read_wav(io.BytesIO(heard.stdout))
+    assert rate == 44100 and filtered.shape == music.shape
+    assert np.abs(filtered - expected).max() <= 1.5 / 32768  # 16-bit output
+    encode_file(source, tmp_path / "song.wlc", "tiny_stereo")
+    assert wp.read_header(tmp_path / "song.wlc").codec == "tiny_stereo"
+    decode_file(tmp_path / "song.wlc", tmp_path / "song.flac")
+    decoded, _ = read_audio(tmp_path / "song.flac")
+    assert np.abs(decoded - expected).max() <= 1.5 / 32768
