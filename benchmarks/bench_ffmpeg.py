@@ -43,7 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import env_info, print_table, write_json  # noqa: E402
 
-from ffmpeg_filter import decode_stream, encode_stream, filter_stream  # noqa: E402
+from ffmpeg_filter import StreamReport, decode_stream, encode_stream, filter_stream  # noqa: E402
 from walloc_plugins.audiofile import find_ffmpeg, read_audio  # noqa: E402
 from walloc_plugins.wav import write_wav_header  # noqa: E402
 
@@ -55,8 +55,13 @@ def load_tape(rate: int, seconds: float) -> tuple[np.ndarray, list[str]]:
     """Real stereo music at ``rate`` as int16 ``[T, 2]``: whole tracks until ``seconds`` are in."""
     tracks = sorted((DATA / "music" / "dev").glob("*.flac"))
     if not tracks:
-        print("music/dev absent (../shared/data/get-music.sh dev); looping audio/dev clips", file=sys.stderr)
-        tracks = [p for p in sorted((DATA / "audio" / "dev").glob("music-*.flac")) if "5.1" not in p.name]
+        print(
+            "music/dev absent (../shared/data/get-music.sh dev); looping audio/dev clips",
+            file=sys.stderr,
+        )
+        tracks = [
+            p for p in sorted((DATA / "audio" / "dev").glob("music-*.flac")) if "5.1" not in p.name
+        ]
     pieces, names, total = [], [], 0
     for path in tracks:
         audio, _ = read_audio(path, rate)
@@ -122,23 +127,36 @@ def in_process_rows(tapes: dict[int, np.ndarray], minutes: float, repeat: int) -
     for rate, tape in tapes.items():
         coded = io.BytesIO()
         encode_stream(io.BufferedReader(Reader(wav_stream(tape, rate, seconds)), PIECE), coded)
-        cases = {
-            "encode": lambda: encode_stream(io.BufferedReader(Reader(wav_stream(tape, rate, seconds)), PIECE), Sink()),
-            "decode": lambda: decode_stream(io.BytesIO(coded.getvalue()), io.BufferedWriter(Sink(), PIECE)),
-            "filter": lambda: filter_stream(io.BufferedReader(Reader(wav_stream(tape, rate, seconds)), PIECE),
-                                            io.BufferedWriter(Sink(), PIECE)),
-        }
-        for name, run in cases.items():
+        for name in ("encode", "decode", "filter"):
             times, cpu = [], []
             for _ in range(repeat):
                 start, clock = time.perf_counter(), time.process_time()
-                report = run()
+                report = run_case(name, tape, rate, seconds, coded.getvalue())
                 times.append(time.perf_counter() - start)
                 cpu.append(time.process_time() - clock)
-            rows.append({"case": f"{name} {rate / 1000:g} kHz (in-process)", "minutes": minutes,
-                         "seconds": min(times), "median_s": statistics.median(times), "cpu_s": min(cpu),
-                         "realtime": seconds / min(times), "kbit_s": report.coded_bytes * 8 / seconds / 1000})
+            rows.append(
+                {
+                    "case": f"{name} {rate / 1000:g} kHz (in-process)",
+                    "minutes": minutes,
+                    "seconds": min(times),
+                    "median_s": statistics.median(times),
+                    "cpu_s": min(cpu),
+                    "realtime": seconds / min(times),
+                    "kbit_s": report.coded_bytes * 8 / seconds / 1000,
+                }
+            )
     return rows
+
+
+def run_case(name: str, tape: np.ndarray, rate: int, seconds: float, coded: bytes) -> StreamReport:
+    """One in-process pipeline: the generated WAV (or ``coded``) in, a sink that counts out."""
+    pcm = io.BufferedReader(Reader(wav_stream(tape, rate, seconds)), PIECE)
+    out = io.BufferedWriter(Sink(), PIECE)
+    if name == "encode":
+        return encode_stream(pcm, out)
+    if name == "decode":
+        return decode_stream(io.BytesIO(coded), out)
+    return filter_stream(pcm, out)
 
 
 def child(command: list[str], feed: Iterator[bytes] | None) -> tuple[float, float, int]:
@@ -149,8 +167,12 @@ def child(command: list[str], feed: Iterator[bytes] | None) -> tuple[float, floa
     benchmark's own memory, which a forked child holds until it executes the command.
     """
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     peak, done = [0], threading.Event()
 
     def write() -> None:
@@ -181,7 +203,9 @@ def child(command: list[str], feed: Iterator[bytes] | None) -> tuple[float, floa
     return time.perf_counter() - start, peak[0] / 1024, output
 
 
-def process_rows(tape: np.ndarray, lengths: list[float], minutes: float, threads: int) -> list[dict]:
+def process_rows(
+    tape: np.ndarray, lengths: list[float], minutes: float, threads: int
+) -> list[dict]:
     command = [sys.executable, "-m", "ffmpeg_filter"]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -189,22 +213,45 @@ def process_rows(tape: np.ndarray, lengths: list[float], minutes: float, threads
         for length in lengths:
             seconds = length * 60
             runs = {
-                "encode": ([*command, "encode", "-q", "-y", "--threads", str(threads), "-", coded],
-                           wav_stream(tape, 44100, seconds)),
+                "encode": (
+                    [*command, "encode", "-q", "-y", "--threads", str(threads), "-", coded],
+                    wav_stream(tape, 44100, seconds),
+                ),
                 "decode": ([*command, "decode", "-q", "--threads", str(threads), coded, "-"], None),
-                "filter": ([*command, "filter", "-q", "--threads", str(threads), "-", "-"],
-                           wav_stream(tape, 44100, seconds)),
+                "filter": (
+                    [*command, "filter", "-q", "--threads", str(threads), "-", "-"],
+                    wav_stream(tape, 44100, seconds),
+                ),
             }
             for name, (args, feed) in runs.items():
                 wall, peak, _ = child(args, feed)
-                rows.append({"case": f"walloc-ffmpeg {name} (process)", "minutes": length, "seconds": wall,
-                             "realtime": seconds / wall, "peak_mib": peak})
+                rows.append(
+                    {
+                        "case": f"walloc-ffmpeg {name} (process)",
+                        "minutes": length,
+                        "seconds": wall,
+                        "realtime": seconds / wall,
+                        "peak_mib": peak,
+                    }
+                )
         ffmpeg = [find_ffmpeg(), "-v", "error", "-f", "wav", "-i", "-"]
-        for name, options in (("ffmpeg libopus 24k", ["-c:a", "libopus", "-b:a", "24k", "-f", "ogg"]),
-                              ("ffmpeg flac", ["-c:a", "flac", "-f", "flac"])):
-            wall, peak, size = child([*ffmpeg, *options, "-"], wav_stream(tape, 44100, minutes * 60))
-            rows.append({"case": f"{name} (process)", "minutes": minutes, "seconds": wall,
-                         "realtime": minutes * 60 / wall, "peak_mib": peak, "kbit_s": size * 8 / minutes / 60 / 1000})
+        for name, options in (
+            ("ffmpeg libopus 24k", ["-c:a", "libopus", "-b:a", "24k", "-f", "ogg"]),
+            ("ffmpeg flac", ["-c:a", "flac", "-f", "flac"]),
+        ):
+            wall, peak, size = child(
+                [*ffmpeg, *options, "-"], wav_stream(tape, 44100, minutes * 60)
+            )
+            rows.append(
+                {
+                    "case": f"{name} (process)",
+                    "minutes": minutes,
+                    "seconds": wall,
+                    "realtime": minutes * 60 / wall,
+                    "peak_mib": peak,
+                    "kbit_s": size * 8 / minutes / 60 / 1000,
+                }
+            )
     return rows
 
 
@@ -212,31 +259,36 @@ def joint_rows(seconds: float = 60) -> list[dict]:
     """Frame joints: what framing changes, and the error next to the joints (see the docstring)."""
     from walloc_plugins.api import DEFAULT_CODECS, audio_overlap
     from walloc_plugins.registry import load_codec
-    from walloc_plugins.wav import read_wav
+    from walloc_plugins.wav import read_wav, write_wav
 
     model = load_codec(DEFAULT_CODECS[("audio", 2)])
     hop = model.config.frame_length - audio_overlap(model.config)
+    tracks = sorted((DATA / "music" / "dev").glob("*.flac"))
     rows = []
-    for path in sorted((DATA / "music" / "dev").glob("*.flac")) or sorted((DATA / "audio" / "dev").glob("music-*.flac")):
+    for path in tracks or sorted((DATA / "audio" / "dev").glob("music-*.flac")):
         audio = read_audio(path, 44100)[0]
         if audio.shape[1] != 2:
             continue
         if len(audio) > 44100 * (30 + seconds):  # a whole track: a minute from 0:30
             audio = audio[44100 * 30 : int(44100 * (30 + seconds))]
-        out = io.BytesIO()
-        filter_stream(io.BufferedReader(Reader(wav_stream(np.round(audio * 32767).astype("<i2"), 44100, len(audio) / 44100))), out)
+        wav, out = io.BytesIO(), io.BytesIO()
+        write_wav(wav, audio, 44100, bits=-32)
+        wav.seek(0)
+        filter_stream(wav, out)
         streamed, _ = read_wav(io.BytesIO(out.getvalue()))
-        reference = np.round(audio * 32767) / 32768  # what the filter was given
-        whole = model.decode(model.encode(torch.from_numpy(reference.T.astype(np.float32)))).numpy().T
+        whole = model.decode(model.encode(torch.from_numpy(audio.T.copy()))).numpy().T  # no frames
         distance = np.arange(len(audio)) % hop
         near = np.minimum(distance, hop - distance) < 64
-
-        def excess(decoded: np.ndarray) -> float:
-            error = np.sum((decoded - reference) ** 2, axis=1)
-            return float(10 * np.log10(error[near].mean() / error[~near].mean()))
-
-        rows.append({"track": path.name, "snr": _snr(reference, streamed), "snr_whole": _snr(reference, whole),
-                     "snr_vs_whole": _snr(whole, streamed), "joint_db": excess(streamed), "joint_db_whole": excess(whole)})
+        rows.append(
+            {
+                "track": path.name,
+                "snr": _snr(audio, streamed),
+                "snr_whole": _snr(audio, whole),
+                "snr_vs_whole": _snr(whole, streamed),
+                "joint_db": _excess(audio, streamed, near),
+                "joint_db_whole": _excess(audio, whole, near),
+            }
+        )
     return rows
 
 
@@ -244,39 +296,84 @@ def _snr(reference: np.ndarray, decoded: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - decoded) ** 2)))
 
 
+def _excess(reference: np.ndarray, decoded: np.ndarray, near: np.ndarray) -> float:
+    """Mean squared error where ``near`` over where not, in dB."""
+    error = np.sum((decoded - reference) ** 2, axis=1)
+    return float(10 * np.log10(error[near].mean() / error[~near].mean()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=10, help="stream length for the speed rows")
-    parser.add_argument("--memory-minutes", type=float, nargs="+", default=[1, 10, 60],
-                        help="stream lengths for the process rows (peak memory)")
+    parser.add_argument(
+        "--minutes", type=float, default=10, help="stream length for the speed rows"
+    )
+    parser.add_argument(
+        "--memory-minutes",
+        type=float,
+        nargs="+",
+        default=[1, 10, 60],
+        help="stream lengths for the process rows (peak memory)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the command's default is 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (the command's default is 1)"
+    )
     parser.add_argument("--no-joints", action="store_true", help="skip the frame-joint measurement")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ffmpeg.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "ffmpeg.json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
     tape, names = load_tape(44100, min(args.minutes, 10) * 60)
     tape_48k, _ = load_tape(48000, min(args.minutes, 10) * 60)
-    print(f"stream: {len(tape) / 44100 / 60:.1f} min of music looped ({', '.join(names)}); "
-          f"load average {load:.2f} before the run", file=sys.stderr)
+    print(
+        f"stream: {len(tape) / 44100 / 60:.1f} min of music looped ({', '.join(names)}); "
+        f"load average {load:.2f} before the run",
+        file=sys.stderr,
+    )
     rows = in_process_rows({44100: tape, 48000: tape_48k}, args.minutes, args.repeat)
     rows += process_rows(tape, args.memory_minutes, args.minutes, args.threads)
     opus = next(r["realtime"] for r in rows if r["case"].startswith("ffmpeg libopus"))
     for row in rows:
         row["vs_opus"] = row["realtime"] / opus
-    print_table(rows, [("case", "case", "s"), ("minutes", "min", "g"), ("seconds", "wall s", ".2f"),
-                       ("median_s", "median s", ".2f"), ("cpu_s", "CPU s", ".2f"), ("realtime", "x real time", ".0f"),
-                       ("vs_opus", "vs Opus", ".2f"), ("peak_mib", "peak MiB", ".0f"), ("kbit_s", "kbit/s", ".1f")])
+    print_table(
+        rows,
+        [
+            ("case", "case", "s"),
+            ("minutes", "min", "g"),
+            ("seconds", "wall s", ".2f"),
+            ("median_s", "median s", ".2f"),
+            ("cpu_s", "CPU s", ".2f"),
+            ("realtime", "x real time", ".0f"),
+            ("vs_opus", "vs Opus", ".2f"),
+            ("peak_mib", "peak MiB", ".0f"),
+            ("kbit_s", "kbit/s", ".1f"),
+        ],
+    )
     if not args.no_joints:
         joints = joint_rows()
         print()
-        print_table(joints, [("track", "track", "s"), ("snr", "SNR dB", ".2f"),
-                             ("snr_whole", "whole-signal SNR", ".2f"), ("snr_vs_whole", "streamed vs whole dB", ".1f"),
-                             ("joint_db", "joint excess dB", "+.2f"), ("joint_db_whole", "same spots, whole", "+.2f")])
+        print_table(
+            joints,
+            [
+                ("track", "track", "s"),
+                ("snr", "SNR dB", ".2f"),
+                ("snr_whole", "whole-signal SNR", ".2f"),
+                ("snr_vs_whole", "streamed vs whole dB", ".1f"),
+                ("joint_db", "joint excess dB", "+.2f"),
+                ("joint_db_whole", "same spots, whole", "+.2f"),
+            ],
+        )
         rows += joints
     env = {**env_info(args.threads), "load_average": load, "tracks": names}
-    path = write_json(args.out, "ffmpeg", "walloc-ffmpeg streams: real-time factors, peak memory, frame joints", env, rows)
+    path = write_json(
+        args.out,
+        "ffmpeg",
+        "walloc-ffmpeg streams: real-time factors, peak memory, frame joints",
+        env,
+        rows,
+    )
     print(f"json: {path}")
 
 

@@ -21,7 +21,7 @@ examples:
   ffmpeg -i song.flac -f wav - | walloc-ffmpeg encode - song.wlc
   walloc-ffmpeg decode song.wlc - | ffmpeg -i - song.mp3
   ffmpeg -i in.mp3 -f wav - | walloc-ffmpeg filter - - | ffmpeg -i - out.flac
-  ffmpeg -i in.mp3 -f f32le - | walloc-ffmpeg encode --format f32le --rate 44100 --channels 2 - in.wlc
+  ffmpeg -i in.mp3 -f f32le - | walloc-ffmpeg encode --format f32le --rate 44100 --channels 2 - x.wlc
 
 IN and OUT are files or - for stdin / stdout. The PCM side is WAV (16/24/32-bit PCM or float,
 extensible, with the unknown sizes ffmpeg writes to pipes) unless --format names raw PCM. Any
@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _set_threads(args.threads)
         return args.run(args)
-    except BrokenPipeError:  # whoever read OUT has gone: end quietly, like a process killed by SIGPIPE
+    except (
+        BrokenPipeError
+    ):  # whoever read OUT has gone: end quietly, like a process killed by SIGPIPE
         _silence_stdout()
         return 141
     except KeyboardInterrupt:
@@ -68,19 +70,37 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     verbosity = common.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log only errors")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="also log formats, channel groups and latency")
-    common.add_argument("-y", "--overwrite", action="store_true", help="replace an existing OUT file (as ffmpeg's -y)")
-    common.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="torch threads (default 1: a filter shares the cores with the ffmpeg processes "
-                             "around it, and waiting threads spin on busy cores)")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="also log formats, channel groups and latency"
+    )
+    common.add_argument(
+        "-y",
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT file (as ffmpeg's -y)",
+    )
+    common.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch threads (default 1: a filter shares the cores with the ffmpeg processes "
+        "around it, and waiting threads spin on busy cores)",
+    )
     common.add_argument("input", metavar="IN", help="input file, or - for stdin")
     common.add_argument("output", metavar="OUT", help="output file, or - for stdout")
     codec = argparse.ArgumentParser(add_help=False)
-    codec.add_argument("-c", "--codec", help="audio codec name (default: the stereo default; see `walloc codecs`)")
+    codec.add_argument(
+        "-c", "--codec", help="audio codec name (default: the stereo default; see `walloc codecs`)"
+    )
     codec.add_argument("--coder", default="webp", help="entropy coder (default: webp)")
     raw = argparse.ArgumentParser(add_help=False)
-    raw.add_argument("--format", choices=["wav", *RAW_FORMATS], default="wav",
-                     help="PCM side: wav (default) or headerless raw PCM, as ffmpeg's -f")
+    raw.add_argument(
+        "--format",
+        choices=["wav", *RAW_FORMATS],
+        default="wav",
+        help="PCM side: wav (default) or headerless raw PCM, as ffmpeg's -f",
+    )
     raw.add_argument("--rate", type=int, help="raw input: sample rate in Hz (as ffmpeg's -ar)")
     raw.add_argument("--channels", type=int, help="raw input: channel count (as ffmpeg's -ac)")
 
@@ -88,11 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", parents=[common, codec, raw], help="PCM in, a .wlc stream out")
     enc.set_defaults(run=_encode)
     dec = sub.add_parser("decode", parents=[common], help="a .wlc stream in, PCM out")
-    dec.add_argument("--format", choices=["wav", *RAW_FORMATS], default="wav",
-                     help="output: 16-bit wav (default) or raw PCM; its rate and channels are the encoder's input's")
+    dec.add_argument(
+        "--format",
+        choices=["wav", *RAW_FORMATS],
+        default="wav",
+        help="output: 16-bit wav (default) or raw PCM, at the rate and channels the encoder had",
+    )
     dec.set_defaults(run=_decode)
-    fil = sub.add_parser("filter", parents=[common, codec, raw],
-                         help="PCM in, PCM out through the codec (encode, then decode), in one pass")
+    fil = sub.add_parser(
+        "filter",
+        parents=[common, codec, raw],
+        help="PCM in, PCM out through the codec (encode, then decode), in one pass",
+    )
     fil.set_defaults(run=_filter)
     return parser
 
@@ -101,7 +128,9 @@ def _encode(args: argparse.Namespace) -> int:
     from .stream import encode_stream
 
     with _open_in(args.input) as src, _open_out(args.output, args.overwrite) as dst:
-        report = encode_stream(src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet)
+        report = encode_stream(
+            src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet
+        )
     log.info(report.summary("encoded"))
     return 0
 
@@ -119,7 +148,9 @@ def _filter(args: argparse.Namespace) -> int:
     from .stream import filter_stream
 
     with _open_in(args.input) as src, _open_out(args.output, args.overwrite) as dst:
-        report = filter_stream(src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet)
+        report = filter_stream(
+            src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet
+        )
     log.info(report.summary("filtered"))
     return 0
 
@@ -134,7 +165,9 @@ def _raw(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RawFormat
     """The raw input format the options describe, or None for WAV; bad combinations exit 2."""
     if args.format == "wav":
         if args.rate is not None or args.channels is not None:
-            parser.error("--rate and --channels describe raw input (--format s16le|f32le); WAV has a header")
+            parser.error(
+                "--rate and --channels describe raw input (--format s16le|f32le); WAV has a header"
+            )
         return None
     if args.rate is None or args.channels is None:
         parser.error(f"raw {args.format} input needs --rate and --channels")

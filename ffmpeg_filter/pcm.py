@@ -9,7 +9,15 @@ from typing import IO
 import numpy as np
 
 from walloc_plugins.errors import InputError
-from walloc_plugins.wav import FLOAT, PCM, WavFormat, pcm_bytes, read_wav_blocks, read_wav_format, write_wav_header
+from walloc_plugins.wav import (
+    FLOAT,
+    PCM,
+    WavFormat,
+    pcm_bytes,
+    read_wav_blocks,
+    read_wav_format,
+    write_wav_header,
+)
 
 __all__ = ["BLOCK", "RAW_FORMATS", "PcmWriter", "RawFormat", "read_pcm", "wav_bits"]
 
@@ -29,8 +37,10 @@ class RawFormat:
         if self.name not in RAW_FORMATS:
             raise InputError(f"raw PCM format {self.name!r} is not one of {', '.join(RAW_FORMATS)}")
         if not 1 <= self.sample_rate <= 1_000_000 or not 1 <= self.channels <= 1024:
-            raise InputError(f"raw PCM needs a rate in 1..1000000 Hz and 1..1024 channels, got "
-                             f"{self.sample_rate} Hz and {self.channels}")
+            raise InputError(
+                f"raw PCM needs a rate in 1..1000000 Hz and 1..1024 channels, got "
+                f"{self.sample_rate} Hz and {self.channels}"
+            )
 
     @property
     def bits(self) -> int:
@@ -50,7 +60,9 @@ def read_pcm(fo: IO[bytes], raw: RawFormat | None = None) -> tuple[WavFormat, It
         try:
             fmt = read_wav_format(fo)
         except InputError as exc:
-            raise InputError(f"{exc}; for raw PCM pass --format s16le|f32le --rate R --channels C") from None
+            raise InputError(
+                f"{exc}; for raw PCM pass --format s16le|f32le --rate R --channels C"
+            ) from None
     else:
         code, bits = RAW_FORMATS[raw.name]
         fmt = WavFormat(raw.sample_rate, raw.channels, code, bits, None)
@@ -72,8 +84,15 @@ class PcmWriter:
     file, ``close`` rewrites it with the exact sizes.
     """
 
-    def __init__(self, fo: IO[bytes], sample_rate: int, channels: int, bits: int,
-                 frames: int | None = None, raw: bool = False) -> None:
+    def __init__(
+        self,
+        fo: IO[bytes],
+        sample_rate: int,
+        channels: int,
+        bits: int,
+        frames: int | None = None,
+        raw: bool = False,
+    ) -> None:
         self._fo, self._rate, self._channels, self._bits = fo, sample_rate, channels, bits
         self._frames, self._raw, self.written = frames, raw, 0
         if not raw:
@@ -87,7 +106,9 @@ class PcmWriter:
     def close(self) -> None:
         """Flush, and give a WAV written with unknown sizes its exact sizes where it can."""
         if self._frames is not None and self._frames != self.written:
-            raise RuntimeError(f"announced {self._frames} samples, wrote {self.written}")  # a bug, not input
+            raise RuntimeError(
+                f"announced {self._frames} samples, wrote {self.written}"
+            )  # a bug, not input
         if not self._raw and self._frames is None and _seekable(self._fo):
             end = self._fo.tell()
             self._fo.seek(0)

@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["BETA", "ZERO_CROSSINGS", "Resampler", "resample_stream", "resampled_length"]
 
-BETA = 8.6  # Kaiser window: ~90 dB stopband; a 44.1 -> 48 -> 44.1 kHz round trip of music keeps ~90 dB SNR
+BETA = 8.6  # Kaiser window, ~90 dB stopband: 44.1 -> 48 -> 44.1 kHz keeps music at ~90 dB SNR
 ZERO_CROSSINGS = 10  # per side of the sinc, at the lower rate (resample_poly's default length)
 
 
@@ -41,7 +41,9 @@ class Resampler:
 
         self.up, self.down = _ratio(rate_in, rate_out)
         half = ZERO_CROSSINGS * max(self.up, self.down)
-        taps = firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", BETA)) * self.up
+        taps = (
+            firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", BETA)) * self.up
+        )
         pad = self.down - half % self.down  # as resample_poly: the delay becomes whole outputs
         self._h = np.concatenate([np.zeros(pad), taps]).astype(np.float32)
         self._delay = (half + pad) // self.down  # leading outputs that are only filter delay
@@ -54,16 +56,22 @@ class Resampler:
         """The output samples that ``block`` (float32 ``[n, C]``) completes."""
         self._buffer = np.concatenate([self._buffer, block]) if len(self._buffer) else block
         end = self._start + len(self._buffer)
-        ready = -(-end * self.up // self.down) - self._delay - self._reserve  # outputs whose window ends before `end`
+        ready = (
+            -(-end * self.up // self.down) - self._delay - self._reserve
+        )  # outputs whose window ends before `end`
         return self._emit(ready)
 
     def flush(self, total: int) -> np.ndarray:
         """The last output samples, so that ``total`` have been returned in all."""
         if total < self._emitted:
             raise ValueError(f"{self._emitted} samples were already returned, more than {total}")
-        inputs = -(-(total + self._delay) * self.down // self.up)  # input length whose outputs reach `total`
+        inputs = -(
+            -(total + self._delay) * self.down // self.up
+        )  # input length whose outputs reach `total`
         missing = max(0, inputs - self._start - len(self._buffer))
-        self._buffer = np.concatenate([self._buffer, np.zeros((missing, self._buffer.shape[1]), np.float32)])
+        self._buffer = np.concatenate(
+            [self._buffer, np.zeros((missing, self._buffer.shape[1]), np.float32)]
+        )
         return self._emit(total)
 
     def _emit(self, ready: int) -> np.ndarray:

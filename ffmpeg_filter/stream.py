@@ -37,7 +37,7 @@ from walloc_plugins.errors import ContainerError, InputError
 from walloc_plugins.registry import get_coder, load_codec
 from walloc_plugins.wav import WavFormat
 
-from .pcm import RAW_FORMATS, PcmWriter, RawFormat, read_pcm, wav_bits
+from .pcm import PcmWriter, RawFormat, read_pcm, wav_bits
 from .resample import resample_stream, resampled_length
 
 __all__ = ["DEFAULT_CODEC", "StreamReport", "decode_stream", "encode_stream", "filter_stream"]
@@ -66,8 +66,10 @@ class StreamReport:
         """One line for the log."""
         kbit = self.coded_bytes * 8 / max(self.duration, 1e-9) / 1000
         speed = self.duration / max(self.seconds, 1e-9)
-        return (f"{action} {self.duration:.1f} s of {self.sample_rate} Hz {self.channels}-channel audio "
-                f"with {self.codec}: {kbit:.1f} kbit/s, {speed:.0f}x real time")
+        return (
+            f"{action} {self.duration:.1f} s of {self.sample_rate} Hz {self.channels}-channel audio "
+            f"with {self.codec}: {kbit:.1f} kbit/s, {speed:.0f}x real time"
+        )
 
 
 def encode_stream(
@@ -93,8 +95,10 @@ def encode_stream(
     fmt, blocks = read_pcm(src, raw)
     rate = model.config.sample_rate
     source_rate = None if fmt.sample_rate == rate else fmt.sample_rate
-    known = None if fmt.frames is None else resampled_length(fmt.frames, fmt.sample_rate, rate)  # type: ignore[arg-type]
-    header = audio_header(model, fmt.channels, entropy.name, num_samples=known, source_rate=source_rate)
+    known = None if fmt.frames is None else resampled_length(fmt.frames, fmt.sample_rate, rate)
+    header = audio_header(
+        model, fmt.channels, entropy.name, num_samples=known, source_rate=source_rate
+    )
     _log_plan("encode", fmt, model)
     writer = wlc.WlcWriter(dst, header)
     source = _Samples(blocks, fmt.frames, progress, "encoding")
@@ -104,10 +108,19 @@ def encode_stream(
         dst.flush()
         coded += len(latent)
     writer.close(source.samples if source_rate else None)
-    return StreamReport(model.name, fmt.sample_rate, fmt.channels, source.samples, coded, time.perf_counter() - clock)
+    return StreamReport(
+        model.name,
+        fmt.sample_rate,
+        fmt.channels,
+        source.samples,
+        coded,
+        time.perf_counter() - clock,
+    )
 
 
-def decode_stream(src: IO[bytes], dst: IO[bytes], *, output_format: str = "wav", progress: bool = False) -> StreamReport:
+def decode_stream(
+    src: IO[bytes], dst: IO[bytes], *, output_format: str = "wav", progress: bool = False
+) -> StreamReport:
     """Decode a .wlc audio stream from ``src`` to 16-bit WAV (or raw s16le / f32le) on ``dst``.
 
     The output has the rate, channels and length the encoder was given. The WAV header has
@@ -123,16 +136,22 @@ def decode_stream(src: IO[bytes], dst: IO[bytes], *, output_format: str = "wav",
     reader = wlc.WlcReader(src)
     header = reader.header
     if header.modality != "audio":
-        raise ContainerError("this .wlc stream holds an image; decode it with `walloc decode` or Pillow")
-    if output_format != "wav" and output_format not in RAW_FORMATS:
-        raise InputError(f"output format {output_format!r} is not wav, {' or '.join(RAW_FORMATS)}")
+        raise ContainerError(
+            "this .wlc stream holds an image; decode it with `walloc decode` or Pillow"
+        )
     model, entropy = codec_for(header), get_coder(header.coder)
-    rate = header.source_rate or header.sample_rate
-    bits = 16 if output_format == "wav" else RawFormat(output_format, rate, header.channels).bits  # type: ignore[arg-type]
+    rate: int = header.source_rate or header.sample_rate  # type: ignore[assignment]
+    raw = None if output_format == "wav" else RawFormat(output_format, rate, header.channels)
     known = header.num_samples if header.source_rate is None else None
-    log.debug("input: .wlc stream of %s, %d channels at %d Hz (coded at %d Hz)", model.name, header.channels,
-              rate, header.sample_rate)
-    writer = PcmWriter(dst, rate, header.channels, bits, known, raw=output_format != "wav")
+    log.debug(
+        "input: .wlc stream of %s, %d channels at %d Hz (coded at %d Hz)",
+        model.name,
+        header.channels,
+        rate,
+        header.sample_rate,
+    )
+    bits = 16 if raw is None else raw.bits
+    writer = PcmWriter(dst, rate, header.channels, bits, known, raw=raw is not None)
     coded = 0
 
     def chunks() -> Iterator[tuple[bytes, bytes]]:
@@ -142,12 +161,20 @@ def decode_stream(src: IO[bytes], dst: IO[bytes], *, output_format: str = "wav",
             yield kind, payload
 
     decoded = decode_audio_frames(model, entropy, header, chunks())
-    blocks = _pcm_blocks(decoded, header.sample_rate, rate, header.channels, lambda: _source_length(reader))  # type: ignore[arg-type]
+    blocks = _pcm_blocks(
+        decoded,
+        header.sample_rate,
+        rate,
+        header.channels,
+        lambda: _source_length(reader),  # type: ignore[arg-type]
+    )
     for block in _Samples(blocks, known, progress, "decoding"):
         writer.write(block)
         dst.flush()
     writer.close()
-    return StreamReport(model.name, rate, header.channels, writer.written, coded, time.perf_counter() - clock)
+    return StreamReport(
+        model.name, rate, header.channels, writer.written, coded, time.perf_counter() - clock
+    )
 
 
 def filter_stream(
@@ -180,19 +207,30 @@ def filter_stream(
             coded += len(latent)
             yield wlc.FRAME, wlc.pack_frame(samples, gains, latent)
 
-    decoded = decode_audio_frames(model, entropy, audio_header(model, fmt.channels, entropy.name), chunks())
+    decoded = decode_audio_frames(
+        model, entropy, audio_header(model, fmt.channels, entropy.name), chunks()
+    )
     rate = model.config.sample_rate
     for block in _pcm_blocks(decoded, rate, fmt.sample_rate, fmt.channels, lambda: source.samples):
         writer.write(block)
         dst.flush()
     writer.close()
-    return StreamReport(model.name, fmt.sample_rate, fmt.channels, source.samples, coded, time.perf_counter() - clock)
+    return StreamReport(
+        model.name,
+        fmt.sample_rate,
+        fmt.channels,
+        source.samples,
+        coded,
+        time.perf_counter() - clock,
+    )
 
 
 def _audio_codec(name: str | None) -> WallocCodec:
     model = load_codec(name or DEFAULT_CODEC)
     if model.config.modality != "audio":
-        raise InputError(f"codec {model.name!r} codes images; pick an audio codec (see `walloc codecs`)")
+        raise InputError(
+            f"codec {model.name!r} codes images; pick an audio codec (see `walloc codecs`)"
+        )
     return model
 
 
@@ -202,7 +240,11 @@ def _coded_frames(
     """``(samples, gains, coded latent)`` of each frame of the PCM stream, at the codec's rate."""
     rate = model.config.sample_rate
     blocks = resample_stream(
-        source, fmt.sample_rate, rate, fmt.channels, lambda: resampled_length(source.samples, fmt.sample_rate, rate)
+        source,
+        fmt.sample_rate,
+        rate,
+        fmt.channels,
+        lambda: resampled_length(source.samples, fmt.sample_rate, rate),
     )
     for samples, gains, q in encode_audio_stream(model, blocks):
         yield samples, gains, entropy.encode(q)  # type: ignore[attr-defined]
@@ -223,7 +265,10 @@ def _pcm_blocks(
 def _source_length(reader: wlc.WlcReader) -> int:
     """The stream's length at its source rate, checked against the coded length."""
     header, samples = reader.header, reader.source_samples
-    if samples is None or resampled_length(samples, header.source_rate, header.sample_rate) != reader.num_samples:  # type: ignore[arg-type]
+    if (
+        samples is None
+        or resampled_length(samples, header.source_rate, header.sample_rate) != reader.num_samples
+    ):  # type: ignore[arg-type]
         raise ContainerError(
             f"corrupt .wlc stream: {samples} samples at {header.source_rate} Hz do not give the "
             f"{reader.num_samples} coded at {header.sample_rate} Hz"
@@ -234,24 +279,41 @@ def _source_length(reader: wlc.WlcReader) -> int:
 def _log_plan(action: str, fmt: WavFormat, model: WallocCodec) -> None:
     groups = channel_groups(fmt.channels, model.config.channels)
     length = "length unknown" if fmt.frames is None else f"{fmt.frames / fmt.sample_rate:.2f} s"
-    log.debug("%s: %d Hz, %d channels, %s; %s at %d Hz in %d channel group(s) %s; latency one frame, %.2f s",
-              action, fmt.sample_rate, fmt.channels, length, model.name, model.config.sample_rate, len(groups),
-              groups.tolist(), model.config.frame_length / model.config.sample_rate)  # type: ignore[operator]
+    log.debug(
+        "%s: %d Hz, %d channels, %s; %s at %d Hz in %d channel group(s) %s; latency one frame, %.2f s",
+        action,
+        fmt.sample_rate,
+        fmt.channels,
+        length,
+        model.name,
+        model.config.sample_rate,
+        len(groups),
+        groups.tolist(),
+        model.config.frame_length / model.config.sample_rate,
+    )  # type: ignore[operator]
 
 
 class _Samples:
     """Passes PCM blocks through, counting their samples, on a progress bar when asked (and
     stderr is a terminal)."""
 
-    def __init__(self, blocks: Iterable[np.ndarray], total: int | None, progress: bool, action: str) -> None:
+    def __init__(
+        self, blocks: Iterable[np.ndarray], total: int | None, progress: bool, action: str
+    ) -> None:
         self._blocks, self._total, self._progress, self._action = blocks, total, progress, action
         self.samples = 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
         from tqdm import tqdm
 
-        with tqdm(total=self._total, desc=self._action, unit="sample", unit_scale=True, leave=False,
-                  disable=None if self._progress else True) as bar:
+        with tqdm(
+            total=self._total,
+            desc=self._action,
+            unit="sample",
+            unit_scale=True,
+            leave=False,
+            disable=None if self._progress else True,
+        ) as bar:
             for block in self._blocks:
                 self.samples += len(block)
                 bar.update(len(block))

@@ -39,7 +39,11 @@ class FfmpegError(WallocError, RuntimeError):
 
 
 def encode_file(
-    src: str | os.PathLike, dst: str | os.PathLike, codec: str | None = None, *, coder: str = DEFAULT_CODER,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    codec: str | None = None,
+    *,
+    coder: str = DEFAULT_CODER,
     progress: bool = False,
 ) -> StreamReport:
     """Encode the first audio stream of any file ffmpeg reads (FLAC, MP3, a video ...) to .wlc.
@@ -89,7 +93,9 @@ def decode_file(
     import ffmpeg
 
     target = Path(dst)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}")
+    handle, temp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}"
+    )
     os.close(handle)
     process = None
     try:
@@ -136,13 +142,17 @@ class _Ffmpeg:
         self.stdin: IO[bytes] = self._popen.stdin  # type: ignore[assignment]
         self.stdout: IO[bytes] = self._popen.stdout  # type: ignore[assignment]
         self._tail: collections.deque[bytes] = collections.deque(maxlen=STDERR_TAIL)
-        self._drain = threading.Thread(target=self._tail.extend, args=(self._popen.stderr,), daemon=True)
+        self._drain = threading.Thread(
+            target=self._tail.extend, args=(self._popen.stderr,), daemon=True
+        )
         self._drain.start()
 
     def check(self, cause: BaseException | None = None) -> None:
-        """Close our pipe, wait for ffmpeg and raise ``FfmpegError`` (from ``cause``) if it failed."""
+        """Close our pipe, wait for ffmpeg, raise ``FfmpegError`` (from ``cause``) if it failed."""
         if self._finish() != 0:
-            raise FfmpegError(self.what, self._popen.returncode, b"".join(self._tail).decode(errors="replace")) from cause
+            raise FfmpegError(
+                self.what, self._popen.returncode, b"".join(self._tail).decode(errors="replace")
+            ) from cause
 
     def stop(self) -> None:
         """End ffmpeg if it still runs (after an error or Ctrl-C) and reap it."""

@@ -26,8 +26,21 @@ pytestmark = pytest.mark.ffmpeg
 
 def ffmpeg_pcm(path: Path, *options: str, seconds: float = 4.0, start: float = 0.0) -> bytes:
     """``seconds`` of ``path`` from ``start`` as ffmpeg writes them to a pipe (WAV by default)."""
-    command = [find_ffmpeg(), "-v", "error", "-nostdin", "-ss", str(start), "-t", str(seconds), "-i", str(path)]
-    return subprocess.run([*command, *(options or ("-f", "wav")), "-"], capture_output=True, check=True).stdout
+    command = [
+        find_ffmpeg(),
+        "-v",
+        "error",
+        "-nostdin",
+        "-ss",
+        str(start),
+        "-t",
+        str(seconds),
+        "-i",
+        str(path),
+    ]
+    return subprocess.run(
+        [*command, *(options or ("-f", "wav")), "-"], capture_output=True, check=True
+    ).stdout
 
 
 def music_track() -> Path:
@@ -82,7 +95,11 @@ def test_filter_keeps_rate_channels_length_and_sample_format(clip, sample_format
     result = read_wav_format(io.BytesIO(out))
     audio, _ = read_wav(io.BytesIO(wav))
     assert (result.sample_rate, result.channels, result.code, result.bits) == (
-        source.sample_rate, source.channels, source.code, source.bits)
+        source.sample_rate,
+        source.channels,
+        source.code,
+        source.bits,
+    )
     assert result.frames == len(audio)  # exact sizes, written once the length was known
     decoded, _ = read_wav(io.BytesIO(out))
     assert snr(audio, decoded).min() > min_snr
@@ -106,10 +123,17 @@ def test_channel_mapping_is_recorded_in_the_stream():
 def test_exact_unknown_and_zero_sizes_read_alike():
     streamed = ffmpeg_pcm(DEV_AUDIO / "music-ambient-48k.flac", seconds=1.0)
     data_at = streamed.index(b"data") + 4
-    assert streamed[4:8] == streamed[data_at : data_at + 4] == b"\xff\xff\xff\xff"  # ffmpeg on a pipe
+    assert (
+        streamed[4:8] == streamed[data_at : data_at + 4] == b"\xff\xff\xff\xff"
+    )  # ffmpeg on a pipe
     zero = streamed[:4] + b"\0\0\0\0" + streamed[8:data_at] + b"\0\0\0\0" + streamed[data_at + 4 :]
-    exact = (streamed[:4] + struct.pack("<I", len(streamed) - 8) + streamed[8:data_at]
-             + struct.pack("<I", len(streamed) - data_at - 4) + streamed[data_at + 4 :])
+    exact = (
+        streamed[:4]
+        + struct.pack("<I", len(streamed) - 8)
+        + streamed[8:data_at]
+        + struct.pack("<I", len(streamed) - data_at - 4)
+        + streamed[data_at + 4 :]
+    )
     outputs = [run(filter_stream, data) for data in (streamed, zero, exact)]
     assert outputs[0] == outputs[1] == outputs[2]
     assert read_wav_format(io.BytesIO(outputs[0])).frames == 48000
@@ -124,7 +148,9 @@ def test_raw_pcm_in_and_out(name, codec_option):
     through_wav, _ = read_wav(io.BytesIO(run(filter_stream, wav)))
     dtype = "<i2" if name == "s16le" else "<f4"
     assert len(out) == len(raw)  # headerless, same length and layout
-    samples = np.frombuffer(out, dtype).reshape(-1, 2).astype(np.float32) / (32768 if name == "s16le" else 1)
+    samples = np.frombuffer(out, dtype).reshape(-1, 2).astype(np.float32) / (
+        32768 if name == "s16le" else 1
+    )
     np.testing.assert_array_equal(samples, through_wav)
     coded = run(encode_stream, raw, raw=RawFormat(name, 48000, 2))
     assert len(run(decode_stream, coded, output_format=name)) == len(raw)
@@ -143,7 +169,9 @@ def test_streamed_decode_against_the_whole_signal_decode():
     streamed = np.frombuffer(out.getvalue(), "<f4").reshape(-1, 2)
     np.testing.assert_array_equal(streamed, wp.decompress(coded))
     model = wp.load_codec("stereo-20x-linear")
-    whole = model.decode(model.encode(torch.from_numpy(audio.T.copy()))).numpy().T  # one frame: no joints
+    whole = (
+        model.decode(model.encode(torch.from_numpy(audio.T.copy()))).numpy().T
+    )  # one frame: no joints
     assert snr(whole, streamed).min() > 20
     assert snr(audio, streamed).mean() > snr(audio, whole).mean() - 0.5
     header = wp.read_header(coded)
@@ -157,7 +185,9 @@ def test_streamed_decode_against_the_whole_signal_decode():
 def test_resampler_streams_what_resample_poly_gives_for_the_whole_signal():
     from scipy.signal import resample_poly
 
-    audio, rate = read_wav(io.BytesIO(ffmpeg_pcm(DEV_AUDIO / "music-ambient-48k.flac", seconds=2.0)))
+    audio, rate = read_wav(
+        io.BytesIO(ffmpeg_pcm(DEV_AUDIO / "music-ambient-48k.flac", seconds=2.0))
+    )
     rng = np.random.default_rng(0)
     for rate_out, (up, down) in [(44100, (147, 160)), (16000, (1, 3)), (96000, (2, 1))]:
         resampler = Resampler(rate, rate_out, 2)

@@ -67,11 +67,18 @@ def test_a_long_stream_through_both_helpers(tmp_path):
 
 
 def test_a_missing_ffmpeg_says_how_to_install_it(tmp_path):
-    code = ("import sys; sys.modules['imageio_ffmpeg'] = None\n"
-            "from ffmpeg_filter import encode_file\n"
-            "try:\n    encode_file(sys.argv[1], sys.argv[2])\n"
-            "except ImportError as exc:\n    print(type(exc).__name__, exc)\n")
-    result = subprocess.run([sys.executable, "-c", code, str(DEV_AUDIO / "music-blues.flac"), str(tmp_path / "x.wlc")],
-                            capture_output=True, text=True, env={"PATH": str(tmp_path)}, check=True)
+    code = (
+        "import sys; sys.modules['imageio_ffmpeg'] = None\n"
+        "from ffmpeg_filter import encode_file\n"
+        "try:\n    encode_file(sys.argv[1], sys.argv[2])\n"
+        "except ImportError as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DEV_AUDIO / "music-blues.flac"), str(tmp_path / "x.wlc")],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path)},
+        check=True,
+    )
     assert "MissingDependencyError" in result.stdout and "pip install" in result.stdout
     assert list(tmp_path.iterdir()) == []
