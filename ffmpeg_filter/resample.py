@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from walloc_plugins.errors import InputError
+
 __all__ = ["BETA", "ZERO_CROSSINGS", "Resampler", "resample_stream", "resampled_length"]
 
 BETA = 8.6  # Kaiser window, ~90 dB stopband: 44.1 -> 48 -> 44.1 kHz keeps music at ~90 dB SNR
 ZERO_CROSSINGS = 10  # per side of the sinc, at the lower rate (resample_poly's default length)
+MAX_PHASES = 4096  # up or down: 48 kHz <-> 44.1 kHz is 160 / 147; odd rates would need millions of taps
 
 
 def resampled_length(samples: int, rate_in: int, rate_out: int) -> int:
@@ -40,6 +43,11 @@ class Resampler:
         from scipy.signal import firwin
 
         self.up, self.down = _ratio(rate_in, rate_out)
+        if max(self.up, self.down) > MAX_PHASES:
+            raise InputError(
+                f"resampling {rate_in} Hz to {rate_out} Hz needs a {self.up}/{self.down} filter; "
+                "resample to a common rate first (ffmpeg's -ar 48000)"
+            )
         half = ZERO_CROSSINGS * max(self.up, self.down)
         taps = (
             firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", BETA)) * self.up

@@ -154,6 +154,8 @@ def test_raw_pcm_in_and_out(name, codec_option):
     np.testing.assert_array_equal(samples, through_wav)
     coded = run(encode_stream, raw, raw=RawFormat(name, 48000, 2))
     assert len(run(decode_stream, coded, output_format=name)) == len(raw)
+    with pytest.raises(InputError, match="common rate"):  # 44101 / 44100 would need 44101 phases
+        run(filter_stream, raw, raw=RawFormat(name, 44101, 2))
 
 
 def test_streamed_decode_against_the_whole_signal_decode():
