@@ -61,7 +61,8 @@ def read_pcm(fo: IO[bytes], raw: RawFormat | None = None) -> tuple[WavFormat, It
             fmt = read_wav_format(fo)
         except InputError as exc:
             raise InputError(
-                f"{exc}; for raw PCM pass --format s16le|f32le --rate R --channels C"
+                f"{exc}; raw PCM needs its format, rate and channels "
+                "(walloc-ffmpeg --format s16le|f32le --rate R --channels C)"
             ) from None
     else:
         code, bits = RAW_FORMATS[raw.name]

@@ -48,7 +48,8 @@ log = logging.getLogger("walloc-ffmpeg")
 
 @dataclass(frozen=True)
 class StreamReport:
-    """What a pipeline did: the PCM side's format and length, the coded latent bytes, the time."""
+    """What a pipeline did: the PCM side's format and length, the bytes of coded latents (the
+    .wlc stream less its header and 20 to 30 bytes a frame) and the seconds it took."""
 
     codec: str
     sample_rate: int
@@ -190,7 +191,7 @@ def filter_stream(
 
     The output has the input's rate, channels, length and sample format (8-bit PCM comes
     back as 16-bit, float64 as float32); raw input gives raw output in the same format.
-    The bit rate in the report is that of the .wlc stream ``encode`` would write.
+    The report's ``coded_bytes`` are those of the latents ``encode`` would write.
     """
     clock = time.perf_counter()
     model, entropy = _audio_codec(codec), get_coder(coder)
@@ -265,10 +266,8 @@ def _pcm_blocks(
 def _source_length(reader: wlc.WlcReader) -> int:
     """The stream's length at its source rate, checked against the coded length."""
     header, samples = reader.header, reader.source_samples
-    if (
-        samples is None
-        or resampled_length(samples, header.source_rate, header.sample_rate) != reader.num_samples
-    ):  # type: ignore[arg-type]
+    rates = (header.source_rate, header.sample_rate)
+    if samples is None or resampled_length(samples, *rates) != reader.num_samples:  # type: ignore[arg-type]
         raise ContainerError(
             f"corrupt .wlc stream: {samples} samples at {header.source_rate} Hz do not give the "
             f"{reader.num_samples} coded at {header.sample_rate} Hz"
@@ -289,8 +288,8 @@ def _log_plan(action: str, fmt: WavFormat, model: WallocCodec) -> None:
         model.config.sample_rate,
         len(groups),
         groups.tolist(),
-        model.config.frame_length / model.config.sample_rate,
-    )  # type: ignore[operator]
+        model.config.frame_length / model.config.sample_rate,  # type: ignore[operator]
+    )
 
 
 class _Samples:
