@@ -41,6 +41,7 @@ def shell(pipeline: str, cwd) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_the_readme_pipelines_on_a_music_track(tmp_path):
     excerpt = ["-ss", "60", "-t", "20", "-i", str(music_track())]
     subprocess.run(
@@ -182,6 +183,7 @@ def test_bad_input_gives_one_line_and_no_file(tmp_path, command, data, message):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_logs_go_to_stderr_only():
     wav = ffmpeg_pcm(DEV_AUDIO / "speech-en-16k-mono.flac", seconds=2.0)
     quiet = subprocess.run(

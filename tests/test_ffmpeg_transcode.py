@@ -54,6 +54,7 @@ def test_ffmpeg_errors_carry_its_stderr_and_leave_no_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blues.wlc", "cut.wlc", "notes.flac"]
 
 
+@pytest.mark.slow
 def test_a_long_stream_through_both_helpers(tmp_path):
     """Three minutes of music each way: far more than a pipe buffer on every pipe."""
     clip = tmp_path / "long.flac"
