@@ -202,7 +202,8 @@ def test_pip_installs_ship_the_hook(kind, wlc_path, tmp_path):
     assert (purelib / PTH_NAME).is_file()
     record = next(purelib.glob("walloc_plugins-*.dist-info")) / "RECORD"
     assert PTH_NAME in record.read_text()  # so that pip uninstall removes it
-    (purelib / "zz_system_site.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Every site folder of this interpreter (a venv's and, with system site-packages, the base's).
+    (purelib / "zz_system_site.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     code = (
         OPEN_AND_DIGEST.format(path=str(wlc_path))
         + "import pillow_codec; print(pillow_codec.__file__)"
