@@ -386,6 +386,9 @@ def test_registered_checkpoint_through_the_torchaudio_style_transforms_and_io(re
     assert torch.allclose(torchvision_ext.WallocRoundTrip("tiny_stereo")(waveform), expected, atol=1e-6)
     q = torchvision_ext.WallocEncode("tiny_stereo", dtype=torch.int8)(waveform)
     assert q.shape == (12, *codec.config.latent_size((waveform.shape[-1],)))
+    padded = codec.config.signal_size(tuple(q.shape[-1:]))  # latents carry no length: the padded one
+    assert padded[0] >= waveform.shape[-1] and codec.config.latent_size(padded) == tuple(q.shape[-1:])
+    assert torchvision_ext.WallocDecode("tiny_stereo")(q).shape == (2, *padded)
     io.save(tmp_path / "clip.wlc", waveform, 44100, "tiny_stereo")
     loaded, rate = io.load(tmp_path / "clip.wlc")
     assert rate == 44100 and torch.allclose(loaded, expected, atol=1e-6)

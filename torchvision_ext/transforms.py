@@ -170,7 +170,7 @@ class WallocDecode(_CodecTransform):
         if not isinstance(x, torch.Tensor) or x.ndim < cfg.ndim + 1:
             raise InputError(f"WallocDecode takes latents (..., D, *grid), got {_describe(x)}")
         q = x if x.dtype == torch.int8 else x.round().clamp(-128, 127).to(torch.int8)
-        size = tuple(n * cfg.stride for n in q.shape[-cfg.ndim :])
+        size = cfg.signal_size(tuple(q.shape[-cfg.ndim :]))
         gain = torch.ones(q.shape[: -cfg.ndim - 1]) if self.modality == "audio" else None
         y = _normal(model.decode(Latent(q=q, size=size, gain=gain)))
         if self.modality == "audio":

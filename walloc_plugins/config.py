@@ -149,6 +149,13 @@ class CodecConfig:
             return (grid[0] + 2,)
         return grid
 
+    def signal_size(self, grid: tuple[int, ...]) -> tuple[int, ...]:
+        """The padded signal size a latent of ``grid`` positions decodes to (``latent_size``'s
+        inverse, for a latent that comes without its signal's size)."""
+        if self.architecture == "reference" and self.modality == "audio":
+            grid = (grid[0] - 2,)
+        return tuple(n * self.stride for n in grid)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with sorted keys; ``from_dict`` inverts it exactly."""
         return dict(sorted(dataclasses.asdict(self).items()))
