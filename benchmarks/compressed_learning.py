@@ -23,13 +23,13 @@ import argparse
 import json
 import logging
 import statistics
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: import the benchmarks package 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import env_info, print_table, write_json  # noqa: E402
 
-from benchmarks.learning import inputs, sets, training  # noqa: E402
+from benchmarks.learning import inputs, runner, sets, training  # noqa: E402
 from benchmarks.learning.speech_data import SpeechTask, espeak  # noqa: E402
 from benchmarks.learning.text_data import TextTask, missing_fonts  # noqa: E402
 from benchmarks.learning.words import PRINTED, SPOKEN  # noqa: E402
@@ -49,7 +49,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # Per task: samples per split, and the recipe every model of the task trains with.
 FULL = {
     "text": {"train": 20000, "test": 2000, "recipe": training.Recipe(width=16, epochs=4)},
-    "speech": {"train": 10000, "test": 2000, "recipe": training.Recipe(width=32, epochs=6, kernel=5, depth=2)},
+    "speech": {"train": 16000, "test": 2000, "recipe": training.Recipe(width=32, epochs=6, kernel=5, blocks=(0, 3, 3))},
 }
 QUICK = {
     "text": {"train": 400, "test": 200, "recipe": training.Recipe(width=8, epochs=1)},
@@ -58,80 +58,72 @@ QUICK = {
 SEEDS = {"text": (0, 10), "speech": (1, 11)}  # generator seeds of the train and test sets
 
 
-def make_task(name: str) -> tuple[object, object, str]:
+def make_task(name: str, shared: Path) -> tuple[TextTask | SpeechTask, TextTask | SpeechTask, str]:
     """The train and test generators of a task and its modality."""
     if name == "text":
-        return (TextTask(SHARED / "images" / "train"), TextTask(SHARED / "images" / "dev"), "image")
-    return (SpeechTask(SHARED / "music" / "train"), SpeechTask(SHARED / "music" / "dev"), "audio")
+        return (TextTask(shared / "images" / "train"), TextTask(shared / "images" / "dev"), "image")
+    return (SpeechTask(shared / "music" / "train"), SpeechTask(shared / "music" / "dev"), "audio")
 
 
 def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[dict], dict]:
-    """Make, encode and read the task's data, then train every kind; rows and timings."""
-    train_task, test_task, modality = make_task(name)
-    vocabulary = PRINTED if name == "text" else SPOKEN
+    """Make, encode and read the task's data, then train on every kind; rows and timings."""
+    modality = "image" if name == "text" else "audio"
     codecs = args.image_codecs if modality == "image" else args.audio_codecs
-    suffix = ".png" if modality == "image" else ".wav"
-    timings: dict[str, float] = {}
-    folders = {}
-    for split, task in (("train", train_task), ("test", test_task)):
-        folder = args.data / name / split
-        start = time.perf_counter()
-        made = sets.make_set(task, folder, config[split], SEEDS[name][split == "test"], args.jobs,
-                             str(task.photos[0].parent if modality == "image" else task.tracks[0].parent))
-        if made:
-            timings[f"make_{split}_s"] = time.perf_counter() - start
-        folders[split] = folder
-        for codec in codecs:
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "walloc_plugins", "convert", str(folder),
-                            str(args.data / name / f"{split}-{codec}"), "-c", codec, "-j", str(args.jobs)],
-                           check=True)
-            timings[f"convert_{split}_{codec}_s"] = time.perf_counter() - start
+    vocabulary = PRINTED if name == "text" else SPOKEN
+    root = args.data / name
+    timings = make_data(name, args, config, codecs)
+    kinds = inputs.kinds(modality, codecs, args.latents)
+    start = time.perf_counter()
+    prep_ms = inputs.prepare(root, kinds, vocabulary, args.jobs)
+    timings["prepare_s"] = time.perf_counter() - start
+    recipe = replace(config["recipe"], **({"epochs": args.epochs} if args.epochs else {}))
+    by_name = {kind.name: kind for kind in kinds}
 
-    data = {}
-    for split in ("train", "test"):
-        files, targets, names = sets.list_folder(folders[split], suffix)
-        start = time.perf_counter()
-        signals = inputs.read_signals(files, modality)
-        timings[f"read_{split}_s"] = time.perf_counter() - start
-        data[split] = (signals, _word_indices(targets, names, vocabulary))
-    recipe = replace(config["recipe"], **{k: v for k, v in (("epochs", args.epochs),) if v})
-    rows = []
-    for kind in inputs.kinds(modality, codecs, args.latents):
-        x, prep = {}, 0.0
-        for split in ("train", "test"):
-            start = time.perf_counter()
-            if kind.source == "int8":
-                x[split], targets, names = inputs.wlc_latents(
-                    args.data / name / f"{split}-{kind.codec}", args.jobs)
-                if not (_word_indices(targets, names, vocabulary) == data[split][1]).all():
-                    raise RuntimeError(f"{kind.name}: .wlc classes differ from the {split} folder's")
-            else:
-                x[split] = inputs.derive(data[split][0], kind)
-            prep += time.perf_counter() - start
-        seeds = [0] if kind.source == "signal" else list(range(args.seeds))
-        runs = [training.fit(x["train"], data["train"][1], x["test"], data["test"][1], kind.patch,
-                             len(vocabulary), recipe, seed, f"{name} {kind.name}") for seed in seeds]
-        accuracies = [r["accuracy"] for r in runs]
-        row = {"task": name, "input": kind.name, "source": kind.source, "codec": kind.codec,
-               "values": kind.values, "params": runs[0]["params"], "mflops": runs[0]["mflops"],
-               "accuracy": statistics.mean(accuracies),
-               "accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else None,
-               "accuracy_min": min(accuracies), "accuracy_max": max(accuracies), "seeds": len(runs),
-               "train_samples_per_s": statistics.mean(r["train_samples_per_s"] for r in runs),
-               "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in runs) or None,
-               "prep_ms": 1e3 * prep / (len(x["train"]) + len(x["test"])), "runs": runs}
-        log.info("%s %s: %.1f%% (%s)", name, kind.name, row["accuracy"],
-                 ", ".join(f"{a:.1f}" for a in accuracies))
-        rows.append(row)
-        del x
+    def train(data: tuple, seed: int, slot: int) -> dict:
+        kind = by_name[data[0]]
+        return training.fit(*data[1], kind.patch, len(vocabulary), recipe, seed, f"{name} {kind.name}", slot)
+
+    def report(key: str, runs: list[dict]) -> None:
+        log.info("%s %s: %s%%", name, key, ", ".join(f"{r['accuracy']:.1f}" for r in runs))
+
+    start = time.perf_counter()
+    jobs = [(k.name, seed) for k in kinds for seed in ([0] if k.source == "signal" else range(args.seeds))]
+    results = runner.run_jobs(jobs, lambda key: (key, inputs.load(root, by_name[key])), train,
+                              args.jobs, report)
+    timings["train_s"] = time.perf_counter() - start
     timings["recipe"] = asdict(recipe)  # type: ignore[assignment]
-    return rows, timings
+    return [summarise(name, kind, results[kind.name], prep_ms[kind.name]) for kind in kinds], timings
 
 
-def _word_indices(targets: np.ndarray, names: list[str], vocabulary: tuple[str, ...] | list[str]) -> np.ndarray:
-    """Folder class indices (of the classes present) as indices into the task's vocabulary."""
-    return np.asarray([vocabulary.index(n) for n in names], np.int64)[targets]
+def make_data(name: str, args: argparse.Namespace, config: dict, codecs: list[str]) -> dict:
+    """Generate the task's train and test folders (once) and their .wlc copies; timings."""
+    timings = {}
+    for split, task in zip(("train", "test"), make_task(name, args.shared)[:2]):
+        root, count = args.data / name, getattr(args, split) or config[split]
+        start = time.perf_counter()
+        if sets.make_set(task, root / split, count, SEEDS[name][split == "test"], args.jobs):
+            timings[f"make_{split}_s"] = time.perf_counter() - start
+            for stale in [root / "cache", *root.glob(f"{split}-*")]:  # made from the old set
+                shutil.rmtree(stale, ignore_errors=True)
+        for codec in codecs:  # resumable: a finished folder is only checked
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "walloc_plugins", "convert", str(root / split),
+                            str(root / f"{split}-{codec}"), "-c", codec, "-j", str(args.jobs)], check=True)
+            timings[f"convert_{split}_{codec}_s"] = time.perf_counter() - start
+    return timings
+
+
+def summarise(task: str, kind: inputs.Kind, runs: list[dict], prep_ms: float) -> dict:
+    """One table row: the kind, its model's cost, accuracy over seeds, speed and memory."""
+    accuracies = [r["accuracy"] for r in runs]
+    return {"task": task, "input": kind.name, "source": kind.source, "codec": kind.codec,
+            "values": kind.values, "params": runs[0]["params"], "mflops": runs[0]["mflops"],
+            "accuracy": statistics.mean(accuracies),
+            "accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else None,
+            "accuracy_min": min(accuracies), "accuracy_max": max(accuracies), "seeds": len(runs),
+            "train_samples_per_s": statistics.mean(r["train_samples_per_s"] for r in runs),
+            "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in runs) or None,
+            "prep_ms": prep_ms, "runs": runs}
 
 
 COLUMNS = [
@@ -190,8 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, help="seeds per resized or latent input (default 3; "
                         "the full-resolution ceiling gets one)")
     parser.add_argument("--epochs", type=int, help="override the task recipes' epochs")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
-    parser.add_argument("-j", "--jobs", type=int, default=2, help="processes for data making and convert")
+    parser.add_argument("--train", type=int, help="override the training set sizes")
+    parser.add_argument("--test", type=int, help="override the test set sizes")
+    parser.add_argument("--shared", type=Path, default=SHARED,
+                        help="the shared data folder with images/ and music/ (default: %(default)s)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="processes: training runs at a time "
+                        "(one thread each), and workers of data making and walloc convert (default: 2)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the main process, "
+                        "which reads the data and computes resizes and float latents (default: 2)")
     parser.add_argument("--data", type=Path, help="data folder (default: benchmarks/data, or "
                         "benchmarks/data-quick with --quick)")
     parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/"
@@ -221,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {timings['total_s'] / 60:.1f} min; " + "; ".join(
         f"{t} {timings[t]['total_s'] / 60:.1f} min" for t in args.tasks))
     env = {**env_info(args.threads), "command": " ".join(["python", *sys.argv]), "timings": timings,
-           "sizes": {t: {k: configs[t][k] for k in ("train", "test")} for t in args.tasks}}
+           "sizes": {t: {k: getattr(args, k) or configs[t][k] for k in ("train", "test")} for t in args.tasks}}
     path = write_json(args.out, "compressed_learning", __doc__.strip().splitlines()[0], env, rows)
     print(f"wrote {path} and {plot(rows, path.with_suffix('.png'))}")
     return 0

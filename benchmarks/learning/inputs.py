@@ -9,7 +9,10 @@ decoding only, no decoder runs). The full-resolution signal is the ceiling.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import json
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +24,12 @@ from torch.utils.data import DataLoader
 
 from torchvision_ext import WlcFolder
 from walloc_plugins import load_codec
+from walloc_plugins.codec import WallocCodec
+from walloc_plugins.files import atomic_write
 from walloc_plugins.registry import get_entry
 from walloc_plugins.wav import read_wav
+
+from .sets import list_folder
 
 # Trunk grid: 256 x 256 images have 32 x 32 latent positions (J = 3); one second of 44.1 kHz
 # audio has 173 (J = 8), paired by the stem into 86.
@@ -94,7 +101,7 @@ def read_signals(files: Sequence[Path], modality: str) -> np.ndarray:
     for i, path in enumerate(files):
         with open(path, "rb") as fo:
             audio, _ = read_wav(fo)
-        out[i] = np.round(audio[:AUDIO_LENGTH].T * 32767)
+        out[i] = np.clip(np.round(audio[:AUDIO_LENGTH].T * 32768), -32768, 32767)
     return out
 
 
@@ -107,20 +114,19 @@ def derive(signals: np.ndarray, kind: Kind, chunk: int = 256) -> np.ndarray:
     if kind.source == "signal":
         return signals
     if kind.source == "resized":
-        transform = _lanczos if signals.ndim == 4 else _resample
-        convert: Callable[[np.ndarray], np.ndarray] = lambda x: transform(x, kind.shape[1:])
+        convert = functools.partial(_lanczos if signals.ndim == 4 else _resample, size=kind.shape[1:])
     elif kind.source == "float":
-        codec = load_codec(kind.codec)
-        scale = 1.0 if signals.ndim == 4 else 1 / 32768
-
-        def convert(x: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                latent = codec.analysis(torch.from_numpy(x).float() * scale if scale != 1 else torch.from_numpy(x))
-            return latent.to(torch.float16).numpy()
+        convert = functools.partial(_float_latents, codec=load_codec(kind.codec))
     else:
         raise ValueError(f"{kind.name} is read from .wlc files (wlc_latents), not derived")
-    parts = [convert(signals[i : i + chunk]) for i in range(0, len(signals), chunk)]
-    return np.concatenate(parts)
+    return np.concatenate([convert(signals[i : i + chunk]) for i in range(0, len(signals), chunk)])
+
+
+def _float_latents(signals: np.ndarray, codec: WallocCodec) -> np.ndarray:
+    x = torch.from_numpy(signals)  # images go in as uint8, audio as float in [-1, 1]
+    with torch.inference_mode():
+        latents = codec.analysis(x.float() / 32768 if x.dtype == torch.int16 else x)
+    return latents.to(torch.float16).numpy()
 
 
 def _lanczos(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -131,9 +137,9 @@ def _lanczos(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _resample(audio: np.ndarray, length: tuple[int]) -> np.ndarray:
-    """Ideal (FFT) resampling to ``length`` samples: keeps the band below the new Nyquist."""
-    return resample(audio.astype(np.float32) / 32768, length[0], axis=-1).astype(np.float32)
+def _resample(audio: np.ndarray, size: tuple[int]) -> np.ndarray:
+    """Ideal (FFT) resampling to ``size`` samples: keeps the band below the new Nyquist."""
+    return resample(audio.astype(np.float32) / 32768, size[0], axis=-1).astype(np.float32)
 
 
 def wlc_latents(folder: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -145,3 +151,63 @@ def wlc_latents(folder: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray,
     loader = DataLoader(dataset, batch_size=256, num_workers=workers)
     latents, targets = zip(*loader)
     return torch.cat(latents).numpy(), torch.cat(targets).numpy(), dataset.classes
+
+
+def prepare(root: Path, kinds: Sequence[Kind], vocabulary: Sequence[str], workers: int) -> dict[str, float]:
+    """Compute every kind's train and test tensors once and cache them under ``root/cache``.
+
+    ``root`` holds the task's ``train`` and ``test`` folders and their ``.wlc`` copies
+    ``<split>-<codec>``. Labels are indices into ``vocabulary``.
+
+    Returns:
+        Per kind, the milliseconds per sample it took to make its tensor from the files:
+        decoding the PNG or WAV plus the resize or the analysis, or reading the .wlc file
+        (as recorded when the cache was made).
+    """
+    cache = root / "cache"
+    cache.mkdir(exist_ok=True)
+    record = cache / "prep_ms.json"
+    costs = json.loads(record.read_text()) if record.is_file() else {}
+    for split in ("train", "test"):
+        todo = [k for k in kinds if not (cache / _file(split, k)).is_file()]
+        if not todo:
+            continue
+        suffix = ".png" if len(kinds[0].shape) == 3 else ".wav"
+        files, targets, names = list_folder(root / split, suffix)
+        labels = _vocabulary_indices(targets, names, vocabulary)
+        np.save(cache / f"{split}-labels.npy", labels)
+        signals, read_s = None, 0.0
+        for kind in todo:
+            start = time.perf_counter()
+            if kind.source == "int8":
+                x, targets, names = wlc_latents(root / f"{split}-{kind.codec}", workers)
+                if not np.array_equal(_vocabulary_indices(targets, names, vocabulary), labels):
+                    raise RuntimeError(f"{root / f'{split}-{kind.codec}'} does not mirror {root / split}")
+            else:
+                if signals is None:
+                    signals = read_signals(files, "image" if suffix == ".png" else "audio")
+                    read_s = time.perf_counter() - start
+                    start = time.perf_counter()
+                x = derive(signals, kind)
+            seconds = time.perf_counter() - start + (0 if kind.source == "int8" else read_s)
+            costs[f"{split}/{kind.name}"] = 1e3 * seconds / len(x)
+            with atomic_write(cache / _file(split, kind)) as fo:
+                np.save(fo, x)
+            record.write_text(json.dumps(costs, indent=2))
+    return {k.name: (costs[f"train/{k.name}"] + costs[f"test/{k.name}"]) / 2 for k in kinds}
+
+
+def load(root: Path, kind: Kind) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``x_train, y_train, x_test, y_test`` of a kind, from the cache that ``prepare`` made."""
+    cache = root / "cache"
+    return tuple(np.load(cache / name) for name in (  # type: ignore[return-value]
+        _file("train", kind), "train-labels.npy", _file("test", kind), "test-labels.npy"))
+
+
+def _file(split: str, kind: Kind) -> str:
+    return f"{split}-{kind.name.replace('/', '-')}.npy"
+
+
+def _vocabulary_indices(targets: np.ndarray, names: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:
+    """Folder class indices (of the classes present) as indices into the task's vocabulary."""
+    return np.asarray([list(vocabulary).index(n) for n in names], np.int64)[targets]

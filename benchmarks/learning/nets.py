@@ -10,6 +10,8 @@ models match in parameters and FLOPs exactly; the trunk is the same for all.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -24,36 +26,49 @@ def _norm(ndim: int, channels: int) -> nn.Module:
 
 
 class Classifier(nn.Module):
-    """Stem, then conv-norm-GELU stages that halve the grid twice, average pooling, linear.
+    """Stem, then stages of conv-norm-GELU layers, average or max pooling, linear.
+
+    Stage ``i`` has ``width * 2**i`` channels and ``blocks[i]`` convolutions; stage 0 works on
+    the stem's grid, every later stage starts with a stride-2 convolution.
 
     Args:
         in_channels: channels of the input (3 for pixels, 2 for stereo, D for latents).
         patch: input positions per grid position along each axis (its length is the rank).
-        width: channels after the stem; the trunk widens to 2x and 4x.
+        width: channels after the stem.
         classes: number of outputs.
-        depth: convolutions per stage after the first (more depth, same grid).
+        blocks: convolutions per stage.
         kernel: trunk kernel size along each axis.
+        pool: how the grid becomes one prediction: ``"avg"`` or ``"max"`` pool the features
+            before the linear head; ``"lse"`` applies the head at every grid position and pools
+            the class scores with log-sum-exp (a smooth maximum: the position that shows the
+            class best decides, which suits a small object anywhere in the input).
     """
 
     def __init__(self, in_channels: int, patch: tuple[int, ...], width: int, classes: int,
-                 depth: int = 1, kernel: int = 3) -> None:
+                 blocks: tuple[int, ...] = (0, 2, 2), kernel: int = 3, pool: str = "avg") -> None:
         super().__init__()
         ndim = len(patch)
         conv = _conv(ndim)
         self.stem = nn.Sequential(conv(in_channels, width, patch, patch), _norm(ndim, width), nn.GELU())
         layers: list[nn.Module] = []
         channels = width
-        for stage in (2 * width, 4 * width):
-            for stride in (2,) + (1,) * depth:
-                layers += [conv(channels, stage, kernel, stride, kernel // 2, bias=False),
-                           _norm(ndim, stage), nn.GELU()]
-                channels = stage
+        for stage, count in enumerate(blocks):
+            for block in range(count):
+                stride = 2 if stage and not block else 1
+                out = width << stage
+                layers += [conv(channels, out, kernel, stride, kernel // 2, bias=False),
+                           _norm(ndim, out), nn.GELU()]
+                channels = out
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Linear(channels, classes)
+        self.pool = pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(self.stem(x))
-        return self.head(features.flatten(2).mean(-1))
+        features = self.trunk(self.stem(x)).flatten(2)
+        if self.pool == "lse":
+            scores = self.head(features.transpose(1, 2))  # [B, positions, classes]
+            return scores.logsumexp(1) - math.log(scores.shape[1])
+        return self.head(features.amax(-1) if self.pool == "max" else features.mean(-1))
 
 
 def cost(model: nn.Module, example: torch.Tensor) -> dict[str, float]:

@@ -36,10 +36,9 @@ def list_folder(root: Path, suffix: str) -> tuple[list[Path], np.ndarray, list[s
     return files, np.asarray(targets, np.int64), classes
 
 
-def make_set(task: TextTask | SpeechTask, root: Path, count: int, seed: int, workers: int,
-             description: str) -> bool:
+def make_set(task: TextTask | SpeechTask, root: Path, count: int, seed: int, workers: int) -> bool:
     """Write samples ``0 .. count - 1`` of ``seed`` under ``root``; False if already there."""
-    manifest = {"task": type(task).__name__, "count": count, "seed": seed, "source": description}
+    manifest = {"task": type(task).__name__, "count": count, "seed": seed, **task.settings}
     path = root / "manifest.json"
     if path.is_file() and json.loads(path.read_text()) == manifest:
         return False

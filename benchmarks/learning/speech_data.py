@@ -23,6 +23,7 @@ from walloc_plugins.wav import read_wav
 
 from .words import SPOKEN
 
+VERSION = 1  # of the mixing code: data sets made by another version are made again
 RATE = 44100
 ESPEAK_RATE = 22050
 # The espeak-ng voices that need no extra package, and some of its voice variants ("en" is
@@ -64,7 +65,7 @@ class SpeechSample:
         music: the music excerpt, ``speech`` the panned speech, both scaled like ``audio``
             (``audio == music + speech``).
         utterance: the espeak-ng settings ``(voice, speed, pitch)``.
-        snr_db: speech-to-music power ratio over the speech's span, in dB.
+        snr_db: speech-to-music ratio of mean powers over the speech's span, in dB.
     """
 
     audio: np.ndarray
@@ -96,6 +97,12 @@ class SpeechTask:
             raise FileNotFoundError(f"no FLAC or WAV music in {music}")
         self.variants, self.snr_db, self.length = variants, snr_db, round(seconds * RATE)
 
+    @property
+    def settings(self) -> dict:
+        """What decides the samples (for a data set's manifest)."""
+        return {"music": str(self.tracks[0].parent), "variants": self.variants,
+                "snr_db": list(self.snr_db), "length": self.length, "version": VERSION}
+
     def utterance(self, seed: int, label: int, variant: int) -> tuple[str, int, int]:
         """espeak-ng settings of utterance ``variant`` of word ``label`` in the bank of ``seed``."""
         rng = np.random.default_rng((seed, 1 << 20, label, variant))
@@ -123,10 +130,12 @@ class SpeechTask:
         speech = say(SPOKEN[plan["label"]], *plan["utterance"])[: self.length]
         delay = int(plan["delay"] * (self.length - len(speech)))
         span = slice(delay, delay + len(speech))
+        # Constant-power panning; the ratio is of mean powers over the span and both channels.
         music_power = max(float(np.mean(music[span] ** 2)), 1e-8)
-        gain = np.sqrt(music_power / np.mean(speech**2) * 10 ** (plan["snr_db"] / 10))
+        gain = np.sqrt(2 * music_power / np.mean(speech**2) * 10 ** (plan["snr_db"] / 10))
+        angle = plan["pan"] * np.pi / 2
         panned = np.zeros_like(music)
-        panned[span] = gain * speech[:, None] * np.array([1 - plan["pan"], plan["pan"]], np.float32)
+        panned[span] = gain * speech[:, None] * np.array([np.cos(angle), np.sin(angle)], np.float32)
         scale = 0.9 / max(float(np.abs(music + panned).max()), 1e-8)
         music, panned = music * scale, panned * scale
         return SpeechSample(music + panned, plan["label"], music, panned, plan["utterance"],

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .words import PRINTED
 
+VERSION = 1  # of the drawing code: data sets made by another version are made again
 FONT_ROOT = Path("/usr/share/fonts/truetype")
 FONTS = tuple(
     [f"dejavu/DejaVu{face}.ttf" for face in "Sans Sans-Bold SansMono SansMono-Bold Serif Serif-Bold".split()]
@@ -101,12 +102,18 @@ class TextTask:
         contrast: least difference of luma (0-255) between the word and the photo under it.
     """
 
-    def __init__(self, photos: Path, size: int = 256, x_height: tuple[float, float] = (4.0, 6.0),
-                 max_angle: float = 25.0, contrast: float = 70.0) -> None:
+    def __init__(self, photos: Path, size: int = 256, x_height: tuple[float, float] = (4.0, 7.0),
+                 max_angle: float = 15.0, contrast: float = 70.0) -> None:
         self.photos = sorted(Path(photos).glob("*.png"))
         if not self.photos:
             raise FileNotFoundError(f"no PNG photos in {photos}")
         self.size, self.x_height, self.max_angle, self.contrast = size, x_height, max_angle, contrast
+
+    @property
+    def settings(self) -> dict:
+        """What decides the samples (for a data set's manifest)."""
+        return {"photos": str(self.photos[0].parent), "size": self.size, "x_height": list(self.x_height),
+                "max_angle": self.max_angle, "contrast": self.contrast, "version": VERSION}
 
     def sample(self, seed: int, index: int) -> TextSample:
         """Sample ``index`` of the set drawn with ``seed``: a random word, font, size,

@@ -27,8 +27,9 @@ class Recipe:
     """What every model of a task shares: architecture size, optimiser and schedule."""
 
     width: int = 16
-    depth: int = 1
+    blocks: tuple[int, ...] = (0, 2, 2)
     kernel: int = 3
+    pool: str = "avg"
     epochs: int = 4
     batch: int = 128
     lr: float = 3e-3
@@ -36,10 +37,12 @@ class Recipe:
     warmup: float = 0.1  # fraction of the steps with a linear warm-up
     crop: int = 2  # grid positions cut off each axis by the random training crop
     bf16: bool = True  # bfloat16 autocast (fast matrix units on recent CPUs)
+    norm: str = "channel"  # "channel": each input channel to zero mean, unit variance; "global": one scale
 
 
-def channel_stats(x: np.ndarray, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation of ``[N, C, ...]`` data, computed in chunks."""
+def channel_stats(x: np.ndarray, chunk: int = 1024, pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of ``[N, C, ...]`` data, computed in chunks;
+    ``pooled``: the channels' means, and one standard deviation over all channels."""
     total = np.zeros(x.shape[1], np.float64)
     squares = np.zeros(x.shape[1], np.float64)
     axes = (0, *range(2, x.ndim))
@@ -49,7 +52,8 @@ def channel_stats(x: np.ndarray, chunk: int = 1024) -> tuple[torch.Tensor, torch
         squares += (part**2).sum(axes)
     count = len(x) * np.prod(x.shape[2:])
     mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 1e-12))
+    variance = squares / count - mean**2
+    std = np.sqrt(np.maximum(np.full_like(variance, variance.mean()) if pooled else variance, 1e-12))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     return torch.tensor(mean, dtype=torch.float32).view(shape), torch.tensor(std, dtype=torch.float32).view(shape)
 
@@ -84,16 +88,20 @@ def _peak_rss_mb() -> float | None:
 
 
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-        patch: tuple[int, ...], classes: int, recipe: Recipe, seed: int, label: str = "") -> dict:
+        patch: tuple[int, ...], classes: int, recipe: Recipe, seed: int, label: str = "",
+        position: int = 0) -> dict:
     """Train a fresh ``Classifier`` with ``recipe`` and ``seed``; test it on the test set.
+
+    ``label`` and ``position`` name and place the progress bar.
 
     Returns accuracy (percent), training samples per second (steps with batch assembly,
     no testing), peak resident memory (MB, whole process), and parameters and MFLOPs.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    mean, std = channel_stats(x_train)
-    model = Classifier(x_train.shape[1], patch, recipe.width, classes, recipe.depth, recipe.kernel)
+    mean, std = channel_stats(x_train, pooled=recipe.norm == "global")
+    model = Classifier(x_train.shape[1], patch, recipe.width, classes, recipe.blocks,
+                       recipe.kernel, recipe.pool)
     figures = cost(model, torch.from_numpy(x_train[0]))
     optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps = recipe.epochs * math.ceil(len(x_train) / recipe.batch)
@@ -104,14 +112,15 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
     tracked = _peak_rss_reset()
     model.train()
     seconds, seen = 0.0, 0
-    with tqdm(total=steps, desc=f"{label} seed {seed}", unit="step", leave=False) as bar:
+    with tqdm(total=steps, desc=f"{label} seed {seed}", unit="step", leave=False, position=position) as bar:
         for _ in range(recipe.epochs):
             order = torch.randperm(len(x_all), generator=generator)
             for first in range(0, len(order), recipe.batch):
                 start = time.perf_counter()
                 index = order[first : first + recipe.batch]
-                x = (x_all[index].float() - mean) / std
+                x = x_all[index]
                 x = _crop(x, patch, recipe.crop, generator) if recipe.crop else x
+                x = (x.float() - mean) / std
                 with torch.autocast("cpu", torch.bfloat16, enabled=recipe.bf16):
                     loss = nn.functional.cross_entropy(model(x), y_all[index])
                 optimiser.zero_grad(set_to_none=True)
