@@ -23,12 +23,20 @@ TRAIN_IMAGES = SHARED / "images" / "train"
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> list[Path]:
-    """Real photos of two sizes (512x512 crops and a 768x512 dev photo) and one garbage file."""
-    train = sorted(TRAIN_IMAGES.glob("*.png"))[:3] if TRAIN_IMAGES.is_dir() else []
-    chosen = train + sorted(DEV_IMAGES.glob("*.png"))[:2]
-    garbage = tmp_path_factory.mktemp("bad") / "broken.png"
+    """Real photos of two sizes (512x512 crops, 768x512 dev photos) and one garbage file.
+
+    The first file is a 512x512 crop of a dev photo, so mixed sizes do not depend on
+    ``images/train`` having been fetched; train crops join when they are there.
+    """
+    folder = tmp_path_factory.mktemp("bad")
+    dev = sorted(DEV_IMAGES.glob("*.png"))[:2]
+    crop = folder / "dev-crop.png"
+    with Image.open(dev[-1]) as image:
+        image.crop((0, 0, 512, 512)).save(crop)
+    train = sorted(TRAIN_IMAGES.glob("*.png"))[:2] if TRAIN_IMAGES.is_dir() else []
+    garbage = folder / "broken.png"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    return [*chosen, garbage]
+    return [crop, *train, *dev, garbage]
 
 
 def expected_latent(path: Path) -> np.ndarray:
