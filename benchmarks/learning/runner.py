@@ -66,7 +66,7 @@ def run_jobs(jobs: Sequence[tuple[Hashable, Any]], load: Callable[[Hashable], An
                 process.start()
                 sender.close()
                 running[receiver] = (process, key, number, slot)
-            for receiver in wait(list(running)):
+            for receiver in wait(list(running)) if running else ():  # wait([]) never returns
                 process, key, number, _ = running.pop(receiver)  # type: ignore[index]
                 try:
                     status, payload = receiver.recv()

@@ -102,8 +102,8 @@ class TextTask:
         contrast: least difference of luma (0-255) between the word and the photo under it.
     """
 
-    def __init__(self, photos: Path, size: int = 256, x_height: tuple[float, float] = (4.0, 7.0),
-                 max_angle: float = 15.0, contrast: float = 70.0) -> None:
+    def __init__(self, photos: Path, size: int = 256, x_height: tuple[float, float] = (5.0, 8.0),
+                 max_angle: float = 10.0, contrast: float = 90.0) -> None:
         self.photos = sorted(Path(photos).glob("*.png"))
         if not self.photos:
             raise FileNotFoundError(f"no PNG photos in {photos}")

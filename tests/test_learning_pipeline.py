@@ -1,0 +1,130 @@
+"""The compressed-learning benchmark end to end on a tiny configuration, its cost matching, and
+the example recipe script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import compressed_learning  # noqa: E402
+from benchmarks.learning import inputs, speech_data, text_data, training  # noqa: E402
+from benchmarks.learning.nets import Classifier, cost  # noqa: E402
+
+SETUP = "run benchmarks/learning/setup_data.sh"
+
+
+@pytest.mark.parametrize("modality, codecs, recipe", [
+    ("image", ["rgb-4x-linear", "rgb-16x-linear"], compressed_learning.FULL["text"]["recipe"]),
+    ("audio", ["stereo-5x-linear", "stereo-20x-linear"], compressed_learning.FULL["speech"]["recipe"]),
+])
+def test_models_of_every_input_cost_the_same(modality, codecs, recipe):
+    """A resize and the latents of the same codec get identical models; the models of all
+    reduced inputs are within 10% of each other in parameters and FLOPs."""
+    figures = {}
+    for kind in inputs.kinds(modality, codecs):
+        model = Classifier(kind.shape[0], kind.patch, recipe.width, 20, recipe.blocks, recipe.kernel)
+        figures[kind.name] = (kind, cost(model, torch.zeros(kind.shape)))
+        assert model.trunk(model.stem(torch.zeros(1, *kind.shape))).shape[2:] == (
+            (inputs.IMAGE_GRID // 4,) * 2 if modality == "image" else (inputs.AUDIO_GRID // 4 + 1,))
+    for codec in codecs:
+        same = [f for kind, f in figures.values() if kind.codec == codec]
+        assert len(same) == 3 and same[0] == same[1] == same[2]
+    reduced = [f for kind, f in figures.values() if kind.source != "signal"]
+    for key in ("params", "mflops"):
+        low, high = min(f[key] for f in reduced), max(f[key] for f in reduced)
+        assert high <= 1.1 * low, key
+
+
+def test_training_crop_cuts_the_same_region_from_every_kind():
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).view(2, 3, 64, 64)
+    crop = training._crop(pixels, (2, 2), 2, generator)
+    assert crop.shape == (2, 3, 60, 60)
+    for sample, original in zip(crop, pixels):
+        top, left = (int(v) for v in np.argwhere((original == sample[0, 0, 0]).numpy())[0][1:])
+        assert top % 2 == 0 and left % 2 == 0 and top <= 4 and left <= 4
+        assert torch.equal(sample, original[:, top : top + 60, left : left + 60])
+
+
+def first_of(*patterns: str, count: int) -> list[Path]:
+    """The first ``count`` files of the first shared folder pattern that has any: the training
+    sets are fetched by scripts, so CI may only have the committed dev sets."""
+    for pattern in patterns:
+        folder, glob = pattern.rsplit("/", 1)
+        found = sorted((SHARED / folder).glob(glob))[:count]
+        if found:
+            return found
+    return []
+
+
+@pytest.fixture(scope="module")
+def small_shared(tmp_path_factory) -> Path:
+    """A shared-data folder with a few real photos and real music per split."""
+    root = tmp_path_factory.mktemp("shared")
+    music = ("music/train/*.flac", "music/dev/*.flac", "audio/dev/music-blues.flac")
+    picks = {"images/train": first_of("images/train/*.png", "images/dev/*.png", count=3),
+             "images/dev": first_of("images/dev/*.png", count=2),
+             "music/train": first_of(*music, count=1),
+             "music/dev": first_of(*music[1:], count=1)}
+    for folder, files in picks.items():
+        if not files:
+            pytest.skip(f"no {folder} under {SHARED}")
+        (root / folder).mkdir(parents=True)
+        for path in files:
+            (root / folder / path.name).symlink_to(path)
+    return root
+
+
+@pytest.mark.slow
+def test_benchmark_runs_end_to_end(small_shared, tmp_path):
+    if text_data.missing_fonts() or speech_data.espeak() is None:
+        pytest.skip(f"fonts or espeak-ng not installed ({SETUP})")
+    out = tmp_path / "result.json"
+    assert compressed_learning.main([
+        "--quick", "--train", "48", "--test", "24", "--epochs", "1", "-j", "1",
+        "--image-codecs", "rgb-16x-linear", "--audio-codecs", "stereo-20x-linear",
+        "--shared", str(small_shared), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["task"], r["input"]) for r in rows] == [
+        ("text", "pixels-256"), ("text", "lanczos-64"), ("text", "rgb-16x-linear/float"),
+        ("text", "rgb-16x-linear/int8"), ("speech", "audio-44.1k"), ("speech", "resample-2.33k"),
+        ("speech", "stereo-20x-linear/float"), ("speech", "stereo-20x-linear/int8")]
+    for row in rows:
+        assert 0 <= row["accuracy"] <= 100 and row["train_samples_per_s"] > 0
+        assert row["values"] == {"pixels-256": 196608, "lanczos-64": 12288, "audio-44.1k": 88200,
+                                 "resample-2.33k": 4652}.get(row["input"], row["values"])
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert len(list((tmp_path / "data" / "text" / "train-rgb-16x-linear").rglob("*.wlc"))) == 48
+
+
+@pytest.mark.slow
+def test_example_recipe_trains_on_wlc_folders(tmp_path):
+    """examples/train_on_latents.py on two classes of real photo crops, converted with walloc."""
+    from PIL import Image
+
+    photos = first_of("images/train/*.png", "images/dev/*.png", count=4)
+    for split, offset in (("train", 0), ("test", 128)):
+        for label, path in enumerate(photos[:2]):
+            folder = tmp_path / "png" / split / f"class{label}"
+            folder.mkdir(parents=True)
+            with Image.open(path) as image:
+                for i in range(6):
+                    image.crop((offset + 32 * i, 0, offset + 32 * i + 128, 128)).save(folder / f"{i}.png")
+        subprocess.run([sys.executable, "-m", "walloc_plugins", "convert", str(tmp_path / "png" / split),
+                        str(tmp_path / "wlc" / split), "-c", "rgb-16x-linear", "-j", "1", "-q"], check=True)
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "train_on_latents.py"),
+                           str(tmp_path / "wlc" / "train"), str(tmp_path / "wlc" / "test"),
+                           "--epochs", "2", "--crop", "14", "--workers", "0"],
+                          capture_output=True, text=True, check=True)
+    assert "epoch 2: loss" in done.stdout and "test accuracy" in done.stdout
