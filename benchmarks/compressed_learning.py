@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import env_info, print_table, write_json  # noqa: E402
 
 from benchmarks.learning import inputs, runner, sets, training  # noqa: E402
+from walloc_plugins.files import atomic_write  # noqa: E402
 from benchmarks.learning.speech_data import SpeechTask, espeak  # noqa: E402
 from benchmarks.learning.text_data import TextTask, missing_fonts  # noqa: E402
 from benchmarks.learning.words import PRINTED, SPOKEN  # noqa: E402
@@ -87,17 +88,31 @@ def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[di
     recipe = replace(config["recipe"], **({"epochs": args.epochs} if args.epochs else {}))
     by_name = {kind.name: kind for kind in kinds}
 
+    def saved(key: str, seed: int) -> Path:
+        return root / "runs" / f"{key.replace('/', '-')}-seed{seed}.json"
+
     def train(data: tuple, seed: int, slot: int) -> dict:
         kind = by_name[data[0]]
-        return training.fit(*data[1], kind.patch, len(vocabulary), recipe, seed, f"{name} {kind.name}", slot)
+        result = training.fit(*data[1], kind.patch, len(vocabulary), recipe, seed, f"{name} {kind.name}", slot)
+        with atomic_write(saved(kind.name, seed)) as fo:  # a rerun skips finished runs
+            fo.write(json.dumps(result).encode())
+        return result
 
     def report(key: str, runs: list[dict]) -> None:
         log.info("%s %s: %s%%", name, key, ", ".join(f"{r['accuracy']:.1f}" for r in runs))
 
     start = time.perf_counter()
+    (root / "runs").mkdir(exist_ok=True)
     jobs = [(k.name, seed) for k in kinds for seed in ([0] if k.source == "signal" else range(args.seeds))]
-    results = runner.run_jobs(jobs, lambda key: (key, inputs.load(root, by_name[key])), train,
-                              args.jobs, report)
+    done = {job: json.loads(saved(*job).read_text()) for job in jobs if saved(*job).is_file()}
+    same = json.loads(json.dumps(asdict(recipe)))  # as it reads back from JSON (lists, not tuples)
+    done = {job: result for job, result in done.items() if result["recipe"] == same}
+    if done:
+        log.info("%s: %d of %d runs already finished under %s", name, len(done), len(jobs), root / "runs")
+    fresh = runner.run_jobs([job for job in jobs if job not in done],
+                            lambda key: (key, inputs.load(root, by_name[key])), train, args.jobs, report)
+    results = {key: [done[(key, seed)] if (key, seed) in done else fresh[key].pop(0)
+                     for k, seed in jobs if k == key] for key in by_name}
     timings["train_s"] = time.perf_counter() - start
     timings["recipe"] = asdict(recipe)  # type: ignore[assignment]
     return [summarise(name, kind, results[kind.name], prep_ms[kind.name]) for kind in kinds], timings
@@ -111,7 +126,7 @@ def make_data(name: str, args: argparse.Namespace, config: dict, codecs: list[st
         start = time.perf_counter()
         if sets.make_set(task, root / split, count, SEEDS[name][split == "test"], args.jobs):
             timings[f"make_{split}_s"] = time.perf_counter() - start
-            for stale in [root / "cache", *root.glob(f"{split}-*")]:  # made from the old set
+            for stale in [root / "cache", root / "runs", *root.glob(f"{split}-*")]:  # from the old set
                 shutil.rmtree(stale, ignore_errors=True)
         for codec in codecs:  # resumable: a finished folder is only checked
             start = time.perf_counter()
