@@ -12,6 +12,15 @@ DEV_IMAGES = SHARED / "images" / "dev"
 DEV_AUDIO = SHARED / "audio" / "dev"
 
 
+def shared_folder(pattern: str, *folders: str) -> Path:
+    """The first of ``folders`` (relative to the shared data) holding ``pattern`` files, else
+    the first: training sets are fetched by scripts, and CI may only have the dev sets."""
+    for folder in folders:
+        if any((SHARED / folder).glob(pattern)):
+            return SHARED / folder
+    return SHARED / folders[0]
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     np.random.seed(0)

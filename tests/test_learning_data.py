@@ -8,20 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import shared_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.learning import speech_data, text_data  # noqa: E402
 from benchmarks.learning.words import PRINTED, SPOKEN  # noqa: E402
 
-PHOTOS = SHARED / "images" / "train"
-MUSIC = SHARED / "music" / "train"
+
+PHOTOS = shared_folder("*.png", "images/train", "images/dev")
+MUSIC = shared_folder("*.flac", "music/train", "music/dev")
 SETUP = "run benchmarks/learning/setup_data.sh"
 
 needs_fonts = pytest.mark.skipif(bool(text_data.missing_fonts()),
                                  reason=f"text task fonts not installed ({SETUP})")
 needs_espeak = pytest.mark.skipif(speech_data.espeak() is None, reason=f"espeak-ng not installed ({SETUP})")
-needs_music = pytest.mark.skipif(not MUSIC.is_dir(), reason="no ../shared/data/music/train (get-music.sh train)")
+needs_music = pytest.mark.skipif(not any(MUSIC.glob("*.flac")),
+                                 reason="no music in ../shared/data/music/train or dev (get-music.sh dev)")
 
 
 def test_vocabularies():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED
+from conftest import SHARED, shared_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,26 +57,14 @@ def test_training_crop_cuts_the_same_region_from_every_kind():
         assert torch.equal(sample, original[:, top : top + 60, left : left + 60])
 
 
-def first_of(*patterns: str, count: int) -> list[Path]:
-    """The first ``count`` files of the first shared folder pattern that has any: the training
-    sets are fetched by scripts, so CI may only have the committed dev sets."""
-    for pattern in patterns:
-        folder, glob = pattern.rsplit("/", 1)
-        found = sorted((SHARED / folder).glob(glob))[:count]
-        if found:
-            return found
-    return []
-
-
 @pytest.fixture(scope="module")
 def small_shared(tmp_path_factory) -> Path:
     """A shared-data folder with a few real photos and real music per split."""
     root = tmp_path_factory.mktemp("shared")
-    music = ("music/train/*.flac", "music/dev/*.flac", "audio/dev/music-blues.flac")
-    picks = {"images/train": first_of("images/train/*.png", "images/dev/*.png", count=3),
-             "images/dev": first_of("images/dev/*.png", count=2),
-             "music/train": first_of(*music, count=1),
-             "music/dev": first_of(*music[1:], count=1)}
+    picks = {"images/train": sorted(shared_folder("*.png", "images/train", "images/dev").glob("*.png"))[:3],
+             "images/dev": sorted((SHARED / "images" / "dev").glob("*.png"))[:2],
+             "music/train": sorted(shared_folder("*.flac", "music/train", "music/dev").glob("*.flac"))[:1],
+             "music/dev": sorted((SHARED / "music" / "dev").glob("*.flac"))[:1]}
     for folder, files in picks.items():
         if not files:
             pytest.skip(f"no {folder} under {SHARED}")
@@ -113,7 +101,7 @@ def test_example_recipe_trains_on_wlc_folders(tmp_path):
     """examples/train_on_latents.py on two classes of real photo crops, converted with walloc."""
     from PIL import Image
 
-    photos = first_of("images/train/*.png", "images/dev/*.png", count=4)
+    photos = sorted(shared_folder("*.png", "images/train", "images/dev").glob("*.png"))[:4]
     for split, offset in (("train", 0), ("test", 128)):
         for label, path in enumerate(photos[:2]):
             folder = tmp_path / "png" / split / f"class{label}"
