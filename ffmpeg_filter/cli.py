@@ -7,12 +7,15 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import IO
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from walloc_plugins.errors import WallocError
 
 from .pcm import RAW_FORMATS, RawFormat
+
+if TYPE_CHECKING:  # the stream module imports torch: only when a command runs
+    from .stream import StreamReport
 
 log = logging.getLogger("walloc-ffmpeg")
 
@@ -127,31 +130,26 @@ def _parser() -> argparse.ArgumentParser:
 def _encode(args: argparse.Namespace) -> int:
     from .stream import encode_stream
 
-    with _open_in(args.input) as src, _open_out(args.output, args.overwrite) as dst:
-        report = encode_stream(
-            src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet
-        )
-    log.info(report.summary("encoded"))
-    return 0
+    return _stream(args, encode_stream, "encoded", codec=args.codec, coder=args.coder, raw=args.raw)
 
 
 def _decode(args: argparse.Namespace) -> int:
     from .stream import decode_stream
 
-    with _open_in(args.input) as src, _open_out(args.output, args.overwrite) as dst:
-        report = decode_stream(src, dst, output_format=args.format, progress=not args.quiet)
-    log.info(report.summary("decoded"))
-    return 0
+    return _stream(args, decode_stream, "decoded", output_format=args.format)
 
 
 def _filter(args: argparse.Namespace) -> int:
     from .stream import filter_stream
 
+    return _stream(args, filter_stream, "filtered", codec=args.codec, coder=args.coder, raw=args.raw)
+
+
+def _stream(args: argparse.Namespace, run: Callable[..., StreamReport], done: str, **options: Any) -> int:
+    """Run one of the stream functions from the input to the output named on the command line."""
     with _open_in(args.input) as src, _open_out(args.output, args.overwrite) as dst:
-        report = filter_stream(
-            src, dst, args.codec, coder=args.coder, raw=args.raw, progress=not args.quiet
-        )
-    log.info(report.summary("filtered"))
+        report = run(src, dst, progress=not args.quiet, **options)
+    log.info(report.summary(done))
     return 0
 
 
