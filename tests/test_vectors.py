@@ -16,7 +16,8 @@ FILES = sorted(VECTORS.glob("v*/*.wlc"))
 
 def test_vectors_exist_for_the_current_version():
     names = {p.stem for p in (VECTORS / f"v{wp.FORMAT_VERSION}").glob("*.wlc")}
-    assert {"rgb-16x-linear-webp", "gray-16x-linear-meta", "rgba-16x-linear", "stereo-20x-linear"} <= names
+    assert {"rgb-16x-linear-webp", "gray-16x-linear-meta", "rgba-16x-linear", "stereo-20x-linear",
+            "stereo-20x-linear-3ch-48k"} <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -25,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import walloc_plugins as wp  # noqa: E402
 from walloc_plugins import container  # noqa: E402
+from walloc_plugins.api import _audio_latents, channel_groups  # noqa: E402
 from walloc_plugins.audiofile import read_audio  # noqa: E402
+from walloc_plugins.registry import get_entry  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 VERSION_DIR = HERE / f"v{container.FORMAT_VERSION}"
@@ -51,27 +53,47 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
     }
 
 
+def streamed() -> dict[str, bytes]:
+    """Vectors written by the ffmpeg door's streaming encoder: what ``wp.compress`` does not make."""
+    from ffmpeg_filter.stream import encode_stream
+    from walloc_plugins.wav import write_wav
+
+    surround, rate = read_audio(DATA / "audio" / "dev" / "music-surround-5.1-48k.flac")
+    wav = io.BytesIO()
+    write_wav(wav, surround[:143000, :3], rate)  # 2.98 s: two frames at 44.1 kHz, overlapping
+    wav.seek(0)
+    out = io.BytesIO()
+    encode_stream(wav, out, "stereo-20x-linear")
+    return {"stereo-20x-linear-3ch-48k": out.getvalue()}
+
+
 def latents(data: bytes) -> dict[str, np.ndarray]:
+    """The int8 latent of every data chunk, ``chunk0``, ``chunk1``, ...: an image's one, or
+    each audio frame's (its channel groups stacked), entropy-decoded."""
     reader = container.WlcReader(io.BytesIO(data))
-    header, coder, out = reader.header, wp.get_coder(reader.header.coder), {}
-    for index, (kind, payload) in enumerate(reader.data_chunks()):
-        if kind == container.LATENT:
-            rows, cols = header.latent_grid
-            out[f"chunk{index}"] = coder.decode(payload, (header.latent_channels, rows, cols))
-        elif kind == container.FRAME:
-            samples, _, coded = container.unpack_frame(payload)
-            out[f"chunk{index}"] = coder.decode(coded, (header.latent_channels, -(-samples // header.stride)))
-    return out
+    header, coder = reader.header, wp.get_coder(reader.header.coder)
+    if header.frame_length is None:
+        rows, cols = header.latent_grid
+        shape = (header.latent_channels, rows, cols)
+        chunks = (coder.decode(payload, shape) for kind, payload in reader.data_chunks() if kind == container.LATENT)
+    else:
+        config = get_entry(header.codec).config
+        groups = len(channel_groups(header.channels, config.channels))
+        chunks = (q for _, _, q in _audio_latents(coder, header, config, reader.data_chunks(), groups))
+    return {f"chunk{index}": q for index, q in enumerate(chunks)}
 
 
 def main() -> int:
     VERSION_DIR.mkdir(exist_ok=True)
     regenerate = os.environ.get("WALLOC_REGENERATE") == "1"
-    for name, (array, options) in inputs().items():
+    made = {name: lambda array=array, options=options: wp.compress(array, **options)
+            for name, (array, options) in inputs().items()}
+    made.update({name: lambda data=data: data for name, data in streamed().items()})
+    for name, make in made.items():
         target = VERSION_DIR / f"{name}.wlc"
         if target.exists() and not regenerate:
             continue
-        data = wp.compress(array, **options)
+        data = make()
         decoded = wp.decompress(data)
         if decoded.dtype != np.uint8:
             decoded = np.round(decoded * 32767).astype(np.int16)
