@@ -121,8 +121,14 @@ def test_audio_int16_mono_rules_and_rate(music):
     assert decoded.shape == short.shape
     with pytest.raises(InputError, match="44100 Hz"):
         wp.compress(audio, "stereo-20x-linear", sample_rate=48000)
-    with pytest.raises(InputError, match="2 channels, got 1"):
-        wp.compress(audio[:, 0], "stereo-20x-linear", sample_rate=rate)
+    mono = audio[:5000, 0]  # one channel group (0, 0) of the stereo codec
+    data = wp.compress(mono, sample_rate=rate)
+    assert wp.read_header(data).channels == 1 and wp.read_header(data).codec == "stereo-20x-linear"
+    twice = wp.compress(np.stack([mono, mono], 1), sample_rate=rate)  # what the group codes
+    assert np.array_equal(wp.read_latent(data).q, wp.read_latent(twice).q)
+    decoded, both = wp.decompress(data), wp.decompress(twice)
+    assert decoded.shape == (5000, 1)
+    np.testing.assert_allclose(decoded[:, 0], both.mean(1), atol=1e-6)  # copies averaged
 
 
 def test_streamed_channel_groups_round_trip():

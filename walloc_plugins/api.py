@@ -59,9 +59,11 @@ def compress(
     Args:
         array: an image ``[H, W]`` or ``[H, W, C]`` (uint8, or float in [0, 1]); with
             ``sample_rate``, audio ``[T]`` or ``[T, C]`` (float in [-1, 1] or int16).
-            One channel more than the codec's is an alpha channel, stored losslessly.
+            For an image, one channel more than the codec's is an alpha channel, stored
+            losslessly; audio may have any channel count, coded in groups of the codec's
+            channels (``channel_groups``).
         codec: a registered name, a loaded ``WallocCodec``, or None for the default of the
-            modality and channel count (``DEFAULT_CODECS``).
+            modality and channel count (``DEFAULT_CODECS``; audio: the stereo default).
         sample_rate: audio only, in Hz; must equal the codec's rate.
         coder: the entropy coder's registered name.
         metadata: optional ``exif``, ``icc_profile``, ``xmp`` (bytes) and, for audio,
@@ -617,15 +619,17 @@ def _resolve_codec(codec: str | WallocCodec | None, modality: str, channels: int
     if isinstance(codec, torch.nn.Module):  # a loaded codec: ours or the authors' (reference)
         return codec
     if codec is None:
-        key = (modality, channels - 1 if modality == "image" and channels in (2, 4) else channels)
+        if modality == "audio":
+            key = ("audio", 2)  # any channel count is coded in groups of the stereo codec's two
+        else:
+            key = ("image", channels - 1 if channels in (2, 4) else channels)
         if key not in DEFAULT_CODECS:
             raise InputError(
                 f"no default codec for {modality} with {channels} channels; pass codec=..."
             )
         codec = DEFAULT_CODECS[key]
     model = load_codec(codec)
-    extra = channels - model.config.channels
-    if modality == "image" and extra not in (0, 1) or modality == "audio" and extra:
+    if modality == "image" and channels - model.config.channels not in (0, 1):
         raise InputError(
             f"codec {model.name!r} codes {model.config.channels} channels, got {channels}"
         )
