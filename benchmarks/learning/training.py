@@ -68,6 +68,11 @@ def _crop(x: torch.Tensor, patch: tuple[int, ...], cut: int, generator: torch.Ge
     return out
 
 
+def _layout(ndim: int) -> torch.memory_format:
+    """Channels-last for images: oneDNN's convolutions train ~1.5x faster on it on CPUs."""
+    return torch.channels_last if ndim == 4 else torch.contiguous_format
+
+
 def _peak_rss_reset() -> bool:
     """Reset the kernel's peak resident-memory mark of this process (Linux); False if unable."""
     try:
@@ -108,6 +113,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
     warmup = max(1, int(recipe.warmup * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(
         (s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warmup) / max(1, steps - warmup))))))
+    layout = _layout(x_train.ndim)
+    model = model.to(memory_format=layout)
     x_all, y_all = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
     tracked = _peak_rss_reset()
     model.train()
@@ -120,7 +127,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
                 index = order[first : first + recipe.batch]
                 x = x_all[index]
                 x = _crop(x, patch, recipe.crop, generator) if recipe.crop else x
-                x = (x.float() - mean) / std
+                x = ((x.float() - mean) / std).contiguous(memory_format=layout)
                 with torch.autocast("cpu", torch.bfloat16, enabled=recipe.bf16):
                     loss = nn.functional.cross_entropy(model(x), y_all[index])
                 optimiser.zero_grad(set_to_none=True)
@@ -144,7 +151,8 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, mean: torch.Tensor,
     model.eval()
     correct = 0
     for first in range(0, len(x), 256):
-        batch = (torch.from_numpy(x[first : first + 256]).float() - mean) / std
+        batch = ((torch.from_numpy(x[first : first + 256]).float() - mean) / std).contiguous(
+            memory_format=_layout(x.ndim))
         with torch.autocast("cpu", torch.bfloat16, enabled=recipe.bf16):
             predicted = model(batch).argmax(1)
         correct += int((predicted.numpy() == y[first : first + 256]).sum())
