@@ -81,7 +81,7 @@ def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[di
     vocabulary = PRINTED if name == "text" else SPOKEN
     root = args.data / name
     timings = make_data(name, args, config, codecs)
-    kinds = inputs.kinds(modality, codecs, args.latents)
+    kinds = inputs.kinds(modality, codecs, args.latents, controls=args.controls)
     start = time.perf_counter()
     prep_ms = inputs.prepare(root, kinds, vocabulary, args.jobs)
     timings["prepare_s"] = time.perf_counter() - start
@@ -103,7 +103,7 @@ def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[di
 
     start = time.perf_counter()
     (root / "runs").mkdir(exist_ok=True)
-    jobs = [(k.name, seed) for k in kinds for seed in ([0] if k.source == "signal" else range(args.seeds))]
+    jobs = [(k.name, seed) for k in kinds for seed in (range(args.seeds) if k.source in inputs.COMPARED else [0])]
     done = {job: json.loads(saved(*job).read_text()) for job in jobs if saved(*job).is_file()}
     same = json.loads(json.dumps(asdict(recipe)))  # as it reads back from JSON (lists, not tuples)
     done = {job: result for job, result in done.items() if result["recipe"] == same}
@@ -166,8 +166,8 @@ def plot(rows: list[dict], path: Path) -> Path:
 
     tasks = sorted({r["task"] for r in rows}, key=["text", "speech"].index)
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
-    styles = {"signal": ("k", "*"), "resized": ("tab:red", "o"), "float": ("tab:blue", "s"),
-              "int8": ("tab:green", "^")}
+    styles = {"signal": ("k", "*"), "packets": ("tab:gray", "D"), "resized": ("tab:red", "o"),
+              "resized+float": ("tab:orange", "v"), "float": ("tab:blue", "s"), "int8": ("tab:green", "^")}
     for ax, task in zip(axes[0], tasks):
         for source, (colour, marker) in styles.items():
             chosen = sorted((r for r in rows if r["task"] == task and r["source"] == source),
@@ -175,7 +175,10 @@ def plot(rows: list[dict], path: Path) -> Path:
             if chosen:
                 ax.errorbar([r["values"] for r in chosen], [r["accuracy"] for r in chosen],
                             yerr=[r["accuracy_std"] or 0 for r in chosen], color=colour, marker=marker,
-                            capsize=3, label={"signal": "full resolution", "resized": "resized",
+                            capsize=3, label={"signal": "full resolution",
+                                              "packets": "full resolution, wavelet packets",
+                                              "resized": "resized",
+                                              "resized+float": "resized, then the codec's analysis",
                                               "float": "WaLLoC float latents",
                                               "int8": "WaLLoC int8 latents (.wlc)"}[source])
         ax.set_xscale("log")
@@ -204,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="latent kinds to train on (default: both)")
     parser.add_argument("--seeds", type=int, help="seeds per resized or latent input (default 3; "
                         "the full-resolution ceiling gets one)")
+    parser.add_argument("--controls", action="store_true", help="also train the image controls "
+                        "(one seed each): full-resolution wavelet packets, and resizes put through "
+                        "the codec's analysis (see benchmarks/learning/inputs.py)")
     parser.add_argument("--epochs", type=int, help="override the task recipes' epochs")
     parser.add_argument("--train", type=int, help="override the training set sizes")
     parser.add_argument("--test", type=int, help="override the test set sizes")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import SHARED, shared_folder
 
@@ -44,6 +45,27 @@ def test_models_of_every_input_cost_the_same(modality, codecs, recipe):
     for key in ("params", "mflops"):
         low, high = min(f[key] for f in reduced), max(f[key] for f in reduced)
         assert high <= 1.1 * low, key
+
+
+def test_controls_hold_what_they_claim():
+    """packets-256 is the whole image in the codec's bands; lanczos-64+codec is the codec's
+    latent of the resized image: its coarse channel matches the image's, its detail does not."""
+    from walloc_plugins.wavelets import wpt_synthesis
+
+    with Image.open(sorted((SHARED / "images" / "dev").glob("*.png"))[0]) as image:
+        crops = np.stack([np.asarray(image.convert("RGB"))[y : y + 256, :256].transpose(2, 0, 1)
+                          for y in (0, 128)])
+    found = {k.source: k for k in inputs.kinds("image", ["rgb-16x-linear"], controls=True)}
+    packets = inputs.derive(crops, found["packets"])
+    assert packets.shape == (2, *found["packets"].shape) == (2, 192, 32, 32)
+    back = (wpt_synthesis(torch.from_numpy(packets).float(), 3, 2) + 0.5) * 255
+    assert np.abs(back.numpy() - crops).max() < 1.0
+    resized = inputs.derive(crops, found["resized+float"]).astype(np.float32)
+    latents = inputs.derive(crops, found["float"]).astype(np.float32)
+    assert resized.shape == latents.shape == (2, 12, 32, 32)
+    assert np.corrcoef(resized[:, 0].ravel(), latents[:, 0].ravel())[0, 1] > 0.99
+    detail = np.abs(resized[:, 4:] - latents[:, 4:]).mean() / np.abs(latents[:, 4:]).mean()
+    assert detail > 0.3
 
 
 def test_training_crop_cuts_the_same_region_from_every_kind():

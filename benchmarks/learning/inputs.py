@@ -5,6 +5,11 @@ signal to that many values (Lanczos for images, ideal resampling for audio), the
 latents (``WallocCodec.analysis`` of the decoded PNG or WAV) and its int8 latents (read from the
 ``.wlc`` files that ``walloc convert`` wrote, through ``torchvision_ext.WlcFolder``: entropy
 decoding only, no decoder runs). The full-resolution signal is the ceiling.
+
+Two optional controls (images) tell apart what the latents hold from how easy they are to learn
+from: ``packets-256``, the full-resolution image as the codec's wavelet packet bands (as many
+values as the pixels, nothing projected away), and ``lanczos-N+CODEC``, the resized image scaled
+back up and put through the codec's analysis (the latents' form, but only what the resize kept).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from walloc_plugins.codec import WallocCodec
 from walloc_plugins.files import atomic_write
 from walloc_plugins.registry import get_entry
 from walloc_plugins.wav import read_wav
+from walloc_plugins.wavelets import wpt_analysis
 
 from .sets import list_folder
 
@@ -43,7 +49,8 @@ class Kind:
 
     Attributes:
         name: short key, e.g. ``lanczos-64``, ``rgb-16x-linear/float``.
-        source: ``signal`` (full resolution), ``resized``, ``float`` or ``int8``.
+        source: ``signal`` (full resolution), ``resized``, ``float`` or ``int8``; the controls
+            ``packets`` and ``resized+float``.
         codec: the codec whose latents (or whose reduction, for ``resized``) it uses.
         shape: one sample's tensor shape, channels first.
     """
@@ -64,10 +71,19 @@ class Kind:
         return tuple(n // grid for n in self.shape[1:])
 
 
-def kinds(modality: str, codecs: Sequence[str], latents: Sequence[str] = ("float", "int8")) -> list[Kind]:
-    """The signal, then for each codec: the resize to its size and its latents."""
+COMPARED = ("resized", "float", "int8")  # the sources the targets compare: every seed for them
+
+
+def kinds(modality: str, codecs: Sequence[str], latents: Sequence[str] = ("float", "int8"),
+          controls: bool = False) -> list[Kind]:
+    """The signal, then for each codec: the resize to its size and its latents; with
+    ``controls`` (images only) also the two controls described above."""
     if modality == "image":
         found = [Kind("pixels-256", "signal", None, (3, IMAGE_SIZE, IMAGE_SIZE))]
+        if controls and codecs:
+            config = get_entry(codecs[0]).config
+            grid = IMAGE_SIZE // config.stride
+            found.append(Kind(f"packets-{IMAGE_SIZE}", "packets", codecs[0], (3 * config.stride**2, grid, grid)))
     else:
         found = [Kind("audio-44.1k", "signal", None, (2, AUDIO_LENGTH))]
     for codec in codecs:
@@ -80,6 +96,8 @@ def kinds(modality: str, codecs: Sequence[str], latents: Sequence[str] = ("float
             side = round(IMAGE_SIZE * (config.latent_dim / bands) ** 0.5)
             found.append(Kind(f"lanczos-{side}", "resized", codec, (3, side, side)))
             latent = (config.latent_dim, grid, grid)
+            if controls:
+                found.append(Kind(f"lanczos-{side}+{codec}", "resized+float", codec, latent))
         else:
             length = round(AUDIO_LENGTH * config.latent_dim / bands)
             found.append(Kind(f"resample-{length / 1000:.2f}k", "resized", codec, (2, length)))
@@ -117,9 +135,19 @@ def derive(signals: np.ndarray, kind: Kind, chunk: int = 256) -> np.ndarray:
         convert = functools.partial(_lanczos if signals.ndim == 4 else _resample, size=kind.shape[1:])
     elif kind.source == "float":
         convert = functools.partial(_float_latents, codec=load_codec(kind.codec))
+    elif kind.source == "packets":
+        convert = functools.partial(_packets, levels=get_entry(kind.codec).config.levels)
+    elif kind.source == "resized+float":
+        side = int(kind.name.split("+")[0].split("-")[1])
+        convert = functools.partial(_resized_latents, side=side, codec=load_codec(kind.codec))
     else:
         raise ValueError(f"{kind.name} is read from .wlc files (wlc_latents), not derived")
-    return np.concatenate([convert(signals[i : i + chunk]) for i in range(0, len(signals), chunk)])
+    first = convert(signals[:chunk])  # filled in place: a list of chunks would need twice the memory
+    out = np.empty((len(signals), *first.shape[1:]), first.dtype)
+    out[: len(first)] = first
+    for i in range(chunk, len(signals), chunk):
+        out[i : i + chunk] = convert(signals[i : i + chunk])
+    return out
 
 
 def _float_latents(signals: np.ndarray, codec: WallocCodec) -> np.ndarray:
@@ -127,6 +155,17 @@ def _float_latents(signals: np.ndarray, codec: WallocCodec) -> np.ndarray:
     with torch.inference_mode():
         latents = codec.analysis(x.float() / 32768 if x.dtype == torch.int16 else x)
     return latents.to(torch.float16).numpy()
+
+
+def _packets(images: np.ndarray, levels: int) -> np.ndarray:
+    """float16 wavelet packet bands of uint8 images, shifted to [-0.5, 0.5] as the codecs do."""
+    x = torch.from_numpy(images).float() / 255 - 0.5
+    return wpt_analysis(x, levels, 2).to(torch.float16).numpy()
+
+
+def _resized_latents(images: np.ndarray, side: int, codec: WallocCodec) -> np.ndarray:
+    """The float latents of images Lanczos-resized to ``side`` and back to their size."""
+    return _float_latents(_lanczos(_lanczos(images, (side, side)), images.shape[2:]), codec)
 
 
 def _lanczos(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
