@@ -43,10 +43,20 @@ def env_info(threads: int) -> dict[str, Any]:
             "cpu": cpu_name()}
 
 
+def _cells(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> list[list[str]]:
+    return [[format(r[k], f) if r.get(k) is not None else "-" for k, _, f in columns] for r in rows]
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
+    """The rows of ``print_table`` as a Markdown table (for READMEs and docs)."""
+    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |",
+             "|" + "|".join("---" if i == 0 else "--:" for i in range(len(columns))) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in _cells(rows, columns)]) + "\n"
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> None:
     """Fixed-width table; ``columns`` are (key, header, format spec), missing values print -."""
-    cells = [[format(r[k], f) if r.get(k) is not None else "-" for k, _, f in columns]
-             for r in rows]
+    cells = _cells(rows, columns)
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h, _) in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:  # first column left-aligned, the rest right

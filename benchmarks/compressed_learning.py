@@ -11,7 +11,7 @@ latent (Lanczos / ideal resampling), (b) the codec's float latents, (c) its int8
 the ``.wlc`` files that ``walloc convert`` wrote, through ``torchvision_ext.WlcFolder``; the
 full-resolution signal is the ceiling. Models differ only in their stem (see
 ``benchmarks/learning/nets.py``), so parameters and FLOPs match. Prints a table, writes JSON and
-a plot of accuracy against input values to ``benchmarks/results/``.
+a plot of accuracy against input values to ``benchmarks/results/``, and the table as Markdown.
 
 Data sets are generated once under ``--data`` (gitignored) from ``../shared/data``: photos
 ``images/train`` and ``images/dev``, music ``music/train`` and ``music/dev``. They need the fonts
@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: import the benchmarks package and _common
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import env_info, print_table, write_json  # noqa: E402
+from _common import env_info, markdown_table, print_table, write_json  # noqa: E402
 
 from benchmarks.learning import inputs, runner, sets, training  # noqa: E402
 from walloc_plugins.files import atomic_write  # noqa: E402
@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**env_info(args.threads), "command": " ".join(["python", *sys.argv]), "timings": timings,
            "sizes": {t: {k: getattr(args, k) or configs[t][k] for k in ("train", "test")} for t in args.tasks}}
     path = write_json(args.out, "compressed_learning", __doc__.strip().splitlines()[0], env, rows)
-    print(f"wrote {path} and {plot(rows, path.with_suffix('.png'))}")
+    table = path.with_suffix(".md")
+    table.write_text(markdown_table(rows, COLUMNS))
+    print(f"wrote {path}, {table} and {plot(rows, path.with_suffix('.png'))}")
     return 0
 
 

@@ -115,6 +115,8 @@ def test_benchmark_runs_end_to_end(small_shared, tmp_path):
         assert row["values"] == {"pixels-256": 196608, "lanczos-64": 12288, "audio-44.1k": 88200,
                                  "resample-2.33k": 4652}.get(row["input"], row["values"])
     assert out.with_suffix(".png").stat().st_size > 10_000
+    table = out.with_suffix(".md").read_text().splitlines()
+    assert len(table) == 2 + len(rows) and table[2].startswith("| text | pixels-256 | 196608 |")
     assert len(list((tmp_path / "data" / "text" / "train-rgb-16x-linear").rglob("*.wlc"))) == 48
 
 
