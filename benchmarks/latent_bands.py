@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy.signal import resample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import env_info, print_table, write_json  # noqa: E402
 
-from benchmarks.learning.inputs import kinds  # noqa: E402
+from benchmarks.learning.inputs import kinds, lanczos_round_trip  # noqa: E402
 from benchmarks.learning.speech_data import SpeechTask  # noqa: E402
 from benchmarks.learning.text_data import TextTask  # noqa: E402
 from walloc_plugins import load_codec  # noqa: E402
@@ -54,13 +53,6 @@ def band_energy(x: np.ndarray, edges: tuple[float, ...], rate: float = 1.0) -> n
     return np.bincount(index.ravel(), total.ravel(), minlength=len(edges) - 1)
 
 
-def lanczos_round_trip(image: np.ndarray, side: int) -> np.ndarray:
-    """uint8 ``[H, W, 3]`` down to ``side`` and back up with Lanczos, as float ``[3, H, W]``."""
-    small = Image.fromarray(image).resize((side, side), Image.LANCZOS)
-    back = small.resize(image.shape[1::-1], Image.LANCZOS)
-    return np.asarray(back, np.float32).transpose(2, 0, 1)
-
-
 def codec_round_trip(codec, signal: torch.Tensor) -> np.ndarray:
     return codec.decode(codec.encode(signal)).numpy()
 
@@ -77,11 +69,13 @@ def image_rows(task: TextTask, samples: int, resizes: dict[str, int]) -> list[di
             [*resizes, *(f"lanczos-{side}" for side in resizes.values())]}
     for i in range(samples):
         sample = task.sample(10, i)
-        image = sample.image.astype(np.float32).transpose(2, 0, 1)
+        pixels = sample.image.transpose(2, 0, 1)  # uint8 [3, H, W]
+        image = pixels.astype(np.float32)
         target += band_energy(image - sample.background.astype(np.float32).transpose(2, 0, 1), IMAGE_EDGES)
         for name, side in resizes.items():
-            decoded = 255 * codec_round_trip(codecs[name], torch.from_numpy(sample.image).permute(2, 0, 1))
-            for key, copy in ((name, decoded), (f"lanczos-{side}", lanczos_round_trip(sample.image, side))):
+            decoded = 255 * codec_round_trip(codecs[name], torch.from_numpy(pixels))
+            resized = lanczos_round_trip(pixels[None], side)[0].astype(np.float32)
+            for key, copy in ((name, decoded), (f"lanczos-{side}", resized)):
                 kept[key][0] += band_energy(image, IMAGE_EDGES)
                 kept[key][1] += band_energy(image - copy, IMAGE_EDGES)
     return _rows("text", IMAGE_EDGES, "cyc/px", target, kept)

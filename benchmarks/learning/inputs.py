@@ -163,9 +163,14 @@ def _packets(images: np.ndarray, levels: int) -> np.ndarray:
     return wpt_analysis(x, levels, 2).to(torch.float16).numpy()
 
 
+def lanczos_round_trip(images: np.ndarray, side: int) -> np.ndarray:
+    """uint8 ``[N, 3, H, W]`` images Lanczos-resized to ``side`` x ``side`` and back."""
+    return _lanczos(_lanczos(images, (side, side)), images.shape[2:])
+
+
 def _resized_latents(images: np.ndarray, side: int, codec: WallocCodec) -> np.ndarray:
     """The float latents of images Lanczos-resized to ``side`` and back to their size."""
-    return _float_latents(_lanczos(_lanczos(images, (side, side)), images.shape[2:]), codec)
+    return _float_latents(lanczos_round_trip(images, side), codec)
 
 
 def _lanczos(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
