@@ -100,7 +100,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
     ``label`` and ``position`` name and place the progress bar.
 
     Returns accuracy (percent), training samples per second (steps with batch assembly,
-    no testing), peak resident memory (MB, whole process), and parameters and MFLOPs.
+    no testing), peak resident memory (MB, whole process), the mean training loss of each
+    epoch (where a run leaves the plateau at chance), and parameters and MFLOPs.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -118,10 +119,11 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
     x_all, y_all = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
     tracked = _peak_rss_reset()
     model.train()
-    seconds, seen = 0.0, 0
+    seconds, seen, epoch_losses = 0.0, 0, []
     with tqdm(total=steps, desc=f"{label} seed {seed}", unit="step", leave=False, position=position) as bar:
         for _ in range(recipe.epochs):
             order = torch.randperm(len(x_all), generator=generator)
+            epoch_losses.append(0.0)
             for first in range(0, len(order), recipe.batch):
                 start = time.perf_counter()
                 index = order[first : first + recipe.batch]
@@ -136,12 +138,14 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
                 schedule.step()
                 seconds += time.perf_counter() - start
                 seen += len(index)
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                value = loss.item()
+                epoch_losses[-1] += value * len(index) / len(order)
+                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
                 bar.update()
     accuracy = evaluate(model, x_test, y_test, mean, std, recipe)
     return {"seed": seed, "accuracy": accuracy, "train_samples_per_s": seen / seconds,
             "train_s": seconds, "peak_rss_mb": _peak_rss_mb() if tracked else None,
-            "final_loss": loss.item(), **figures, "recipe": asdict(recipe)}
+            "final_loss": value, "epoch_losses": epoch_losses, **figures, "recipe": asdict(recipe)}
 
 
 @torch.no_grad()
