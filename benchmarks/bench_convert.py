@@ -2,8 +2,8 @@
 
   (a) a plain loop in one process (``wp.compress`` per file, torch's default threads),
   (b) ``walloc convert SRC DST -j 2`` (worker processes, one torch thread each),
-  (c) Ray Data on a local 2-CPU cluster: ``read_binary_files`` -> ``map_batches(BatchEncoder)`` ->
-      ``write_parquet``.
+  (c) Ray Data on a local 2-CPU cluster: a dataset of paths (or ``read_binary_files``) ->
+      ``map_batches(BatchEncoder)`` -> ``write_parquet``.
 
 Ray's overhead is measured, not guessed: cluster start-up is timed on its own, and the pipeline
 runs on the same cluster on a small subset and on all files (best of two each). Each run pays the
@@ -53,26 +53,37 @@ def walloc_convert(src: Path, out: Path, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def ray_data(files: list[Path], out: Path, cpus: int, subset: int) -> dict[str, float]:
-    """Cluster start-up, then the pipeline on ``subset`` files and on all files: seconds."""
+def ray_data(files: list[Path], out: Path, cpus: int, subset: int, source: str) -> dict[str, float]:
+    """Cluster start-up, then the pipeline on ``subset`` files and on all files: seconds.
+
+    ``source``: ``paths`` (a dataset of file paths; the encoders read the files, as on a
+    shared file system) or ``bytes`` (``read_binary_files``: read tasks ship each file's
+    bytes through Ray's object store to the encoders, as from object storage).
+    """
     import ray
+
+    column = "path" if source == "paths" else "bytes"
 
     def run(chosen: list[Path], folder: Path) -> float:
         start = time.perf_counter()
-        # The encoders decode the PNG bytes: encoded files cross Ray's object store, not pixels
-        # (read_images ships 3-10x more bytes, and ran at 27 images/s here against 28-84).
-        ds = ray.data.read_binary_files([str(f) for f in chosen], include_paths=True,
-                                        override_num_blocks=max(2, len(chosen) // 32),
-                                        num_cpus=0.1)  # reading is light; the encoders need the CPUs
+        if source == "paths":
+            ds = ray.data.from_items([{"path": str(f)} for f in chosen],
+                                     override_num_blocks=max(2, len(chosen) // 16))
+        else:  # encoded files cross the object store, not pixels (read_images ships 3-10x more)
+            ds = ray.data.read_binary_files([str(f) for f in chosen], include_paths=True,
+                                            override_num_blocks=max(2, len(chosen) // 32),
+                                            num_cpus=0.1)  # reading is light; the encoders need the CPUs
         encoded = ds.map_batches(
             wp.BatchEncoder,
-            fn_constructor_kwargs={"codec": CODEC, "threads": 1},
+            fn_constructor_kwargs={"codec": CODEC, "threads": 1, "column": column},
             compute=ray.data.ActorPoolStrategy(size=cpus),
-            num_cpus=0.9,  # below 1, so read and write tasks still find a CPU slot
+            num_cpus=0.9,  # below 1, so write (and read) tasks still find a CPU slot
             batch_size=16,
             batch_format="numpy",
         )
-        encoded.drop_columns(["bytes"]).write_parquet(str(folder), ray_remote_args={"num_cpus": 0.1})
+        if source == "bytes":
+            encoded = encoded.drop_columns(["bytes"])
+        encoded.write_parquet(str(folder), ray_remote_args={"num_cpus": 0.1})
         return time.perf_counter() - start
 
     start = time.perf_counter()
@@ -96,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="use the first N files only")
     parser.add_argument("--workers", type=int, default=2, help="processes for (b), CPUs for (c)")
     parser.add_argument("--no-ray", action="store_true", help="skip (c)")
+    parser.add_argument("--ray-source", choices=["paths", "bytes"], default="bytes",
+                        help="what (c)'s dataset holds: file paths that the encoders read, or the "
+                        "files' bytes from read_binary_files (default: %(default)s)")
     parser.add_argument("--subset", type=int, default=64,
                         help="files in (c)'s first, small run, which measures Ray's fixed cost (default: 64)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "convert.json")
@@ -114,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"method": f"(b) walloc convert -j {args.workers}",
                      "seconds": walloc_convert(src, tmp / "b", args.workers)})
         if not args.no_ray:
-            ray = ray_data(files, tmp / "c", args.workers, min(args.subset, len(files) // 2))
-            rows.append({"method": f"(c) Ray Data, {args.workers} CPUs, end to end",
+            ray = ray_data(files, tmp / "c", args.workers, min(args.subset, len(files) // 2), args.ray_source)
+            rows.append({"method": f"(c) Ray Data, {args.workers} CPUs, {args.ray_source}, end to end",
                          "seconds": ray["all_s"], "startup_s": ray["startup_s"], "fixed_s": ray["fixed_s"],
                          "subset_s": ray["subset_s"], "subset": min(args.subset, len(files) // 2)})
-            rows.append({"method": f"(c) Ray Data, {args.workers} CPUs, steady rate",
+            rows.append({"method": f"(c) Ray Data, {args.workers} CPUs, {args.ray_source}, steady rate",
                          "seconds": len(files) / ray["steady_images_per_s"]})
         wlc_bytes = sum(p.stat().st_size for p in (tmp / "a").iterdir())
     for row in rows:
