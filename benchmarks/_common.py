@@ -50,7 +50,7 @@ def _cells(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
     """The rows of ``print_table`` as a Markdown table (for READMEs and docs)."""
     lines = ["| " + " | ".join(h for _, h, _ in columns) + " |",
-             "|" + "|".join("---" if i == 0 else "--:" for i in range(len(columns))) + "|"]
+             "|" + "|".join("---" if not f else "--:" for _, _, f in columns) + "|"]  # text left, numbers right
     return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in _cells(rows, columns)]) + "\n"
 
 
