@@ -182,6 +182,7 @@ def plot(rows: list[dict], path: Path) -> Path:
                                               "float": "WaLLoC float latents",
                                               "int8": "WaLLoC int8 latents (.wlc)"}[source])
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide
         ax.set_xlabel("input values per sample")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title({"text": "small text in photos (100 words)",
