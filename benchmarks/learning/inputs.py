@@ -83,7 +83,8 @@ def kinds(modality: str, codecs: Sequence[str], latents: Sequence[str] = ("float
         if controls and codecs:
             config = get_entry(codecs[0]).config
             grid = IMAGE_SIZE // config.stride
-            found.append(Kind(f"packets-{IMAGE_SIZE}", "packets", codecs[0], (3 * config.stride**2, grid, grid)))
+            found.append(Kind(f"packets-{IMAGE_SIZE}", "packets", codecs[0],
+                              (3 * config.stride**2, grid, grid)))
     else:
         found = [Kind("audio-44.1k", "signal", None, (2, AUDIO_LENGTH))]
     for codec in codecs:
@@ -93,7 +94,7 @@ def kinds(modality: str, codecs: Sequence[str], latents: Sequence[str] = ("float
         bands = config.channels * config.stride ** config.ndim
         if modality == "image":
             grid = IMAGE_SIZE // config.stride
-            side = round(IMAGE_SIZE * (config.latent_dim / bands) ** 0.5)
+            side = resized_side(codec)
             found.append(Kind(f"lanczos-{side}", "resized", codec, (3, side, side)))
             latent = (config.latent_dim, grid, grid)
             if controls:
@@ -104,6 +105,14 @@ def kinds(modality: str, codecs: Sequence[str], latents: Sequence[str] = ("float
             latent = (config.latent_dim, -(-AUDIO_LENGTH // config.stride))
         found += [Kind(f"{codec}/{dtype}", dtype, codec, latent) for dtype in latents]
     return found
+
+
+def resized_side(codec: str) -> int:
+    """The side of the square resize of a 256 x 256 image with as many values as the latent of
+    image codec ``codec``."""
+    config = get_entry(codec).config
+    bands = config.channels * config.stride ** config.ndim
+    return round(IMAGE_SIZE * (config.latent_dim / bands) ** 0.5)
 
 
 def read_signals(files: Sequence[Path], modality: str) -> np.ndarray:
@@ -138,8 +147,8 @@ def derive(signals: np.ndarray, kind: Kind, chunk: int = 256) -> np.ndarray:
     elif kind.source == "packets":
         convert = functools.partial(_packets, levels=get_entry(kind.codec).config.levels)
     elif kind.source == "resized+float":
-        side = int(kind.name.split("+")[0].split("-")[1])
-        convert = functools.partial(_resized_latents, side=side, codec=load_codec(kind.codec))
+        convert = functools.partial(_resized_latents, side=resized_side(kind.codec),
+                                    codec=load_codec(kind.codec))
     else:
         raise ValueError(f"{kind.name} is read from .wlc files (wlc_latents), not derived")
     first = convert(signals[:chunk])  # filled in place: a list of chunks would need twice the memory
