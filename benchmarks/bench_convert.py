@@ -14,6 +14,7 @@ writes JSON.
 
     python benchmarks/bench_convert.py                      # ../shared/data/images/train
     python benchmarks/bench_convert.py --limit 60 --no-ray  # quick
+    python benchmarks/bench_convert.py --repeat 3           # a longer job: each file 3 times
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", type=Path, default=TRAIN, help="folder of images (default: images/train)")
     parser.add_argument("--limit", type=int, help="use the first N files only")
     parser.add_argument("--workers", type=int, default=2, help="processes for (b), CPUs for (c)")
+    parser.add_argument("--repeat", type=int, default=1, help="convert every file this many times "
+                        "(as copies), so that a job is long enough for Ray's start-up to matter less")
     parser.add_argument("--no-ray", action="store_true", help="skip (c)")
     parser.add_argument("--ray-source", choices=["paths", "bytes"], default="bytes",
                         help="what (c)'s dataset holds: file paths that the encoders read, or the "
@@ -121,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         src = tmp / "src"
         src.mkdir()
-        for path in files:  # the same files for every method
-            (src / path.name).symlink_to(path)
+        for copy in range(args.repeat):  # the same files for every method; copies make a longer job
+            for path in files:
+                (src / f"{copy:02d}-{path.name}").symlink_to(path)
+        files = sorted(src.iterdir())
         (tmp / "a").mkdir()
         rows = [{"method": "(a) plain loop, 1 process", "seconds": plain_loop(files, tmp / "a")}]
         rows.append({"method": f"(b) walloc convert -j {args.workers}",
