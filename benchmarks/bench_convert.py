@@ -73,7 +73,7 @@ def ray_data(files: list[Path], out: Path, cpus: int, subset: int, source: str) 
         else:  # encoded files cross the object store, not pixels (read_images ships 3-10x more)
             ds = ray.data.read_binary_files([str(f) for f in chosen], include_paths=True,
                                             override_num_blocks=max(2, len(chosen) // 32),
-                                            num_cpus=0.1)  # reading is light; the encoders need the CPUs
+                                            num_cpus=0.1)  # light: the encoders need the CPUs
         encoded = ds.map_batches(
             wp.BatchEncoder,
             fn_constructor_kwargs={"codec": CODEC, "threads": 1, "column": column},
@@ -133,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"method": f"(b) walloc convert -j {args.workers}",
                      "seconds": walloc_convert(src, tmp / "b", args.workers)})
         if not args.no_ray:
-            ray = ray_data(files, tmp / "c", args.workers, min(args.subset, len(files) // 2), args.ray_source)
+            subset = min(args.subset, len(files) // 2)
+            ray = ray_data(files, tmp / "c", args.workers, subset, args.ray_source)
             rows.append({"method": f"(c) Ray Data, {args.workers} CPUs, {args.ray_source}, end to end",
                          "seconds": ray["all_s"], "startup_s": ray["startup_s"], "fixed_s": ray["fixed_s"],
-                         "subset_s": ray["subset_s"], "subset": min(args.subset, len(files) // 2)})
+                         "subset_s": ray["subset_s"], "subset": subset})
             rows.append({"method": f"(c) Ray Data, {args.workers} CPUs, {args.ray_source}, steady rate",
                          "seconds": len(files) / ray["steady_images_per_s"]})
         wlc_bytes = sum(p.stat().st_size for p in (tmp / "a").iterdir())

@@ -103,7 +103,8 @@ def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[di
 
     start = time.perf_counter()
     (root / "runs").mkdir(exist_ok=True)
-    jobs = [(k.name, seed) for k in kinds for seed in (range(args.seeds) if k.source in inputs.COMPARED else [0])]
+    jobs = [(k.name, seed) for k in kinds
+            for seed in (range(args.seeds) if k.source in inputs.COMPARED else [0])]
     done = {job: json.loads(saved(*job).read_text()) for job in jobs if saved(*job).is_file()}
     same = json.loads(json.dumps(asdict(recipe)))  # as it reads back from JSON (lists, not tuples)
     done = {job: result for job, result in done.items() if result["recipe"] == same}
