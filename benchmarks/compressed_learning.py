@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -74,8 +74,25 @@ def make_task(name: str, shared: Path) -> tuple[TextTask | SpeechTask, TextTask 
     return (SpeechTask(shared / "music" / "train"), SpeechTask(shared / "music" / "dev"), "audio")
 
 
-def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[dict], dict]:
-    """Make, encode and read the task's data, then train on every kind; rows and timings."""
+@dataclass
+class Task:
+    """A task made ready to train: its data prepared, its kinds and recipe."""
+
+    name: str
+    root: Path
+    kinds: list[inputs.Kind]
+    vocabulary: list[str]
+    recipe: training.Recipe
+    prep_ms: dict[str, float]
+    timings: dict
+
+    def saved(self, key: str, seed: int) -> Path:
+        """Where a finished run is kept: a rerun skips it."""
+        return self.root / "runs" / f"{key.replace('/', '-')}-seed{seed}.json"
+
+
+def prepare_task(name: str, args: argparse.Namespace, config: dict) -> Task:
+    """Make, encode and read the task's data."""
     modality = "image" if name == "text" else "audio"
     codecs = args.image_codecs if modality == "image" else args.audio_codecs
     vocabulary = PRINTED if name == "text" else SPOKEN
@@ -86,37 +103,47 @@ def run_task(name: str, args: argparse.Namespace, config: dict) -> tuple[list[di
     prep_ms = inputs.prepare(root, kinds, vocabulary, args.jobs)
     timings["prepare_s"] = time.perf_counter() - start
     recipe = replace(config["recipe"], **({"epochs": args.epochs} if args.epochs else {}))
-    by_name = {kind.name: kind for kind in kinds}
+    timings["recipe"] = asdict(recipe)
+    (root / "runs").mkdir(exist_ok=True)
+    return Task(name, root, kinds, list(vocabulary), recipe, prep_ms, timings)
 
-    def saved(key: str, seed: int) -> Path:
-        return root / "runs" / f"{key.replace('/', '-')}-seed{seed}.json"
+
+def train_all(tasks: list[Task], args: argparse.Namespace) -> list[dict]:
+    """Train every task's kinds, ``args.seeds`` seeds each (the ceiling one), in one pool of
+    ``args.jobs`` processes: the tasks' runs in order, so the short runs of the last task fill
+    the cores that the long runs of the first leave idle at its end. Returns the table rows."""
+    by_key = {(task.name, kind.name): (task, kind) for task in tasks for kind in task.kinds}
+    jobs = [(key, seed) for key, (_, kind) in by_key.items()
+            for seed in (range(args.seeds) if kind.source in inputs.COMPARED else [0])]
+    done = {}
+    for (key, seed) in jobs:
+        task = by_key[key][0]
+        path = task.saved(key[1], seed)
+        same = json.loads(json.dumps(asdict(task.recipe)))  # as it reads back from JSON (lists, not tuples)
+        if path.is_file() and (result := json.loads(path.read_text()))["recipe"] == same:
+            done[(key, seed)] = result
+    if done:
+        log.info("%d of %d runs already finished under %s", len(done), len(jobs), args.data)
+
+    def load(key: tuple[str, str]) -> tuple:
+        task, kind = by_key[key]
+        return key, inputs.load(task.root, kind)
 
     def train(data: tuple, seed: int, slot: int) -> dict:
-        kind = by_name[data[0]]
-        result = training.fit(*data[1], kind.patch, len(vocabulary), recipe, seed, f"{name} {kind.name}", slot)
-        with atomic_write(saved(kind.name, seed)) as fo:  # a rerun skips finished runs
+        task, kind = by_key[data[0]]
+        result = training.fit(*data[1], kind.patch, len(task.vocabulary), task.recipe, seed,
+                              f"{task.name} {kind.name}", slot)
+        with atomic_write(task.saved(kind.name, seed)) as fo:
             fo.write(json.dumps(result).encode())
         return result
 
-    def report(key: str, runs: list[dict]) -> None:
-        log.info("%s %s: %s%%", name, key, ", ".join(f"{r['accuracy']:.1f}" for r in runs))
+    def report(key: tuple[str, str], runs: list[dict]) -> None:
+        log.info("%s %s: %s%%", *key, ", ".join(f"{r['accuracy']:.1f}" for r in runs))
 
-    start = time.perf_counter()
-    (root / "runs").mkdir(exist_ok=True)
-    jobs = [(k.name, seed) for k in kinds
-            for seed in (range(args.seeds) if k.source in inputs.COMPARED else [0])]
-    done = {job: json.loads(saved(*job).read_text()) for job in jobs if saved(*job).is_file()}
-    same = json.loads(json.dumps(asdict(recipe)))  # as it reads back from JSON (lists, not tuples)
-    done = {job: result for job, result in done.items() if result["recipe"] == same}
-    if done:
-        log.info("%s: %d of %d runs already finished under %s", name, len(done), len(jobs), root / "runs")
-    fresh = runner.run_jobs([job for job in jobs if job not in done],
-                            lambda key: (key, inputs.load(root, by_name[key])), train, args.jobs, report)
-    results = {key: [done[(key, seed)] if (key, seed) in done else fresh[key].pop(0)
-                     for k, seed in jobs if k == key] for key in by_name}
-    timings["train_s"] = time.perf_counter() - start
-    timings["recipe"] = asdict(recipe)  # type: ignore[assignment]
-    return [summarise(name, kind, results[kind.name], prep_ms[kind.name]) for kind in kinds], timings
+    fresh = runner.run_jobs([job for job in jobs if job not in done], load, train, args.jobs, report)
+    return [summarise(task.name, kind, [done[(key, seed)] if (key, seed) in done else fresh[key].pop(0)
+                                        for k, seed in jobs if k == key], task.prep_ms[kind.name])
+            for key, (task, kind) in by_key.items()]
 
 
 def make_data(name: str, args: argparse.Namespace, config: dict, codecs: list[str]) -> dict:
@@ -239,16 +266,17 @@ def main(argv: list[str] | None = None) -> int:
 
     configs = QUICK if args.quick else FULL
     start = time.perf_counter()
-    rows, timings = [], {}
-    for task in args.tasks:
-        task_start = time.perf_counter()
-        task_rows, timings[task] = run_task(task, args, configs[task])
-        timings[task]["total_s"] = time.perf_counter() - task_start
-        rows += task_rows
+    tasks = [prepare_task(task, args, configs[task]) for task in args.tasks]
+    timings = {task.name: task.timings for task in tasks}
+    train_start = time.perf_counter()
+    rows = train_all(tasks, args)
+    timings["train_s"] = time.perf_counter() - train_start
     timings["total_s"] = time.perf_counter() - start
     print_table(rows, COLUMNS)
-    print(f"\ntotal {timings['total_s'] / 60:.1f} min; " + "; ".join(
-        f"{t} {timings[t]['total_s'] / 60:.1f} min" for t in args.tasks))
+    data_min = {t.name: sum(v for k, v in t.timings.items() if k.endswith("_s")) / 60 for t in tasks}
+    print(f"\ntotal {timings['total_s'] / 60:.1f} min: making, converting and preparing data "
+          + ", ".join(f"{name} {m:.1f}" for name, m in data_min.items())
+          + f"; training {timings['train_s'] / 60:.1f}")
     env = {**env_info(args.threads), "command": " ".join(["python", *sys.argv]), "timings": timings,
            "sizes": {t: {k: getattr(args, k) or configs[t][k] for k in ("train", "test")} for t in args.tasks}}
     path = write_json(args.out, "compressed_learning", __doc__.strip().splitlines()[0], env, rows)

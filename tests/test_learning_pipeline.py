@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from conftest import SHARED, shared_folder
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import compressed_learning  # noqa: E402
 from benchmarks.learning import inputs, speech_data, text_data, training  # noqa: E402
-from benchmarks.learning.nets import Classifier, cost  # noqa: E402
+from benchmarks.learning.nets import Classifier, cost, to_grid  # noqa: E402
 
 SETUP = "run benchmarks/learning/setup_data.sh"
 
@@ -34,9 +35,10 @@ def test_models_of_every_input_cost_the_same(modality, codecs, recipe):
     reduced inputs are within 10% of each other in parameters and FLOPs."""
     figures = {}
     for kind in inputs.kinds(modality, codecs):
-        model = Classifier(kind.shape[0], kind.patch, recipe.width, 20, recipe.blocks, recipe.kernel)
-        figures[kind.name] = (kind, cost(model, torch.zeros(kind.shape)))
-        assert model.trunk(model.stem(torch.zeros(1, *kind.shape))).shape[2:] == (
+        x = to_grid(torch.zeros(1, *kind.shape), kind.patch)
+        model = Classifier(x.shape[1], len(kind.patch), recipe.width, 20, recipe.blocks, recipe.kernel)
+        figures[kind.name] = (kind, cost(model, x[0]))
+        assert model.trunk(model.stem(x)).shape[2:] == (
             (inputs.IMAGE_GRID // 4,) * 2 if modality == "image" else (inputs.AUDIO_GRID // 4 + 1,))
     for codec in codecs:
         same = [f for kind, f in figures.values() if kind.codec == codec]
@@ -68,15 +70,30 @@ def test_controls_hold_what_they_claim():
     assert detail > 0.3
 
 
-def test_training_crop_cuts_the_same_region_from_every_kind():
+@pytest.mark.parametrize("shape, patch", [((2, 3, 64, 64), (8, 8)), ((2, 2, 1000), (11,))])
+def test_a_grid_input_and_a_1x1_stem_are_a_patchifying_convolution(shape, patch):
+    """``to_grid`` puts each patch into channels in the order of a convolution's weights, and
+    drops what fills no patch, as the strided convolution does."""
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    conv = (nn.Conv2d if len(patch) == 2 else nn.Conv1d)(shape[1], 5, patch, patch)
+    grid = to_grid(x, patch)
+    mixing = (nn.Conv2d if len(patch) == 2 else nn.Conv1d)(grid.shape[1], 5, 1)
+    mixing.load_state_dict({"weight": conv.weight.reshape(mixing.weight.shape), "bias": conv.bias})
+    assert torch.allclose(mixing(grid), conv(x), atol=1e-5)
+    assert len(patch) == 1 or grid.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_training_crop_cuts_the_same_region_from_every_sample():
     generator = torch.Generator().manual_seed(0)
-    pixels = torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).view(2, 3, 64, 64)
-    crop = training._crop(pixels, (2, 2), 2, generator)
-    assert crop.shape == (2, 3, 60, 60)
-    for sample, original in zip(crop, pixels):
-        top, left = (int(v) for v in np.argwhere((original == sample[0, 0, 0]).numpy())[0][1:])
-        assert top % 2 == 0 and left % 2 == 0 and top <= 4 and left <= 4
-        assert torch.equal(sample, original[:, top : top + 60, left : left + 60])
+    grid = to_grid(torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).view(2, 3, 64, 64), (2, 2))
+    mean, std = torch.zeros(1, 12, 1, 1), torch.full((1, 12, 1, 1), 2.0)
+    crop = training._normalised(training._crops(grid, torch.tensor([1, 0]), 2, generator), mean, std)
+    assert crop.shape == (2, 12, 30, 30) and crop.is_contiguous(memory_format=torch.channels_last)
+    for sample, original in zip(crop, grid[[1, 0]]):
+        top, left = (int(v) for v in np.argwhere((original == 2 * sample[0, 0, 0]).numpy())[0][1:])
+        assert top <= 2 and left <= 2
+        assert torch.equal(2 * sample, original[:, top : top + 30, left : left + 30])
 
 
 @pytest.fixture(scope="module")

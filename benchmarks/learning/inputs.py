@@ -18,6 +18,7 @@ import functools
 import json
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,25 +116,29 @@ def resized_side(codec: str) -> int:
     return round(IMAGE_SIZE * (config.latent_dim / bands) ** 0.5)
 
 
-def read_signals(files: Sequence[Path], modality: str) -> np.ndarray:
-    """uint8 ``[N, 3, H, W]`` images from PNGs or int16 ``[N, 2, T]`` audio from WAVs."""
-    if modality == "image":
-        first = np.asarray(Image.open(files[0]).convert("RGB"))
-        out = np.empty((len(files), 3, *first.shape[:2]), np.uint8)
-        for i, path in enumerate(files):
-            with Image.open(path) as image:
-                out[i] = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
-        return out
-    out = np.empty((len(files), 2, AUDIO_LENGTH), np.int16)
-    for i, path in enumerate(files):
-        with open(path, "rb") as fo:
-            audio, _ = read_wav(fo)
-        out[i] = np.clip(np.round(audio[:AUDIO_LENGTH].T * 32768), -32768, 32767)
+def read_signals(files: Sequence[Path], modality: str, workers: int = 1) -> np.ndarray:
+    """uint8 ``[N, 3, H, W]`` images from PNGs or int16 ``[N, 2, T]`` audio from WAVs, decoded
+    by ``workers`` threads (zlib and Pillow's decoders release the GIL)."""
+    first = _read_signal(files[0], modality)
+    out = np.empty((len(files), *first.shape), first.dtype)
+    with ThreadPoolExecutor(workers) as pool:
+        for i, signal in enumerate(pool.map(functools.partial(_read_signal, modality=modality), files)):
+            out[i] = signal
     return out
 
 
-def derive(signals: np.ndarray, kind: Kind, chunk: int = 256) -> np.ndarray:
-    """The ``kind`` tensor of every signal, computed ``chunk`` samples at a time.
+def _read_signal(path: Path, modality: str) -> np.ndarray:
+    if modality == "image":
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+    with open(path, "rb") as fo:
+        audio, _ = read_wav(fo)
+    return np.clip(np.round(audio[:AUDIO_LENGTH].T * 32768), -32768, 32767).astype(np.int16)
+
+
+def derive(signals: np.ndarray, kind: Kind, chunk: int = 256, workers: int = 1) -> np.ndarray:
+    """The ``kind`` tensor of every signal, computed ``chunk`` samples at a time (image resizes
+    on ``workers`` threads).
 
     Pixels and resized images stay uint8 and audio int16 (normalised per batch later); float
     latents are stored as float16 (they span about +-127, so float16 keeps them to 0.06).
@@ -141,7 +146,8 @@ def derive(signals: np.ndarray, kind: Kind, chunk: int = 256) -> np.ndarray:
     if kind.source == "signal":
         return signals
     if kind.source == "resized":
-        convert = functools.partial(_lanczos if signals.ndim == 4 else _resample, size=kind.shape[1:])
+        convert = (functools.partial(_lanczos, size=kind.shape[1:], workers=workers) if signals.ndim == 4
+                   else functools.partial(_resample, size=kind.shape[1:]))
     elif kind.source == "float":
         convert = functools.partial(_float_latents, codec=load_codec(kind.codec))
     elif kind.source == "packets":
@@ -182,11 +188,16 @@ def _resized_latents(images: np.ndarray, side: int, codec: WallocCodec) -> np.nd
     return _float_latents(lanczos_round_trip(images, side), codec)
 
 
-def _lanczos(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _lanczos(images: np.ndarray, size: tuple[int, int], workers: int = 1) -> np.ndarray:
+    """Pillow's Lanczos resize of uint8 images, on ``workers`` threads (it releases the GIL)."""
     out = np.empty((len(images), 3, *size), np.uint8)
-    for i, image in enumerate(images):
-        small = Image.fromarray(image.transpose(1, 2, 0)).resize(size[::-1], Image.LANCZOS)
+
+    def resize(i: int) -> None:
+        small = Image.fromarray(images[i].transpose(1, 2, 0)).resize(size[::-1], Image.LANCZOS)
         out[i] = np.asarray(small).transpose(2, 0, 1)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(resize, range(len(images))))
     return out
 
 
@@ -238,10 +249,10 @@ def prepare(root: Path, kinds: Sequence[Kind], vocabulary: Sequence[str], worker
                     raise RuntimeError(f"{root / f'{split}-{kind.codec}'} does not mirror {root / split}")
             else:
                 if signals is None:
-                    signals = read_signals(files, "image" if suffix == ".png" else "audio")
+                    signals = read_signals(files, "image" if suffix == ".png" else "audio", workers)
                     read_s = time.perf_counter() - start
                     start = time.perf_counter()
-                x = derive(signals, kind)
+                x = derive(signals, kind, workers=workers)
             seconds = time.perf_counter() - start + (0 if kind.source == "int8" else read_s)
             costs[f"{split}/{kind.name}"] = 1e3 * seconds / len(x)
             with atomic_write(cache / _file(split, kind)) as fo:

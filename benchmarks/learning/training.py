@@ -1,10 +1,11 @@
 """Training and testing one classifier on in-memory tensors: the same loop for every input kind.
 
-Inputs stay in their storage type (uint8, int16, int8, float16) and are normalised per batch
-with per-channel statistics of the training set. The one augmentation is a random crop on the
-trunk grid (``crop`` grid positions fewer along each axis), which cuts the same region out of
-every kind of input: a crop of latents in units of the codec's stride, of pixels in units of
-the stem's patch. Horizontal flips are left out: a mirrored word is not the word.
+Inputs are put on the trunk grid once (``nets.to_grid``), stay in their storage type (uint8,
+int16, int8, float16) and are normalised per batch with per-channel statistics of the training
+set. The one augmentation is a random crop on the trunk grid (``crop`` grid positions fewer
+along each axis), which cuts the same region out of every kind of input: a crop of latents in
+units of the codec's stride, of pixels in units of the stem's patch. Horizontal flips are left
+out: a mirrored word is not the word.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .nets import Classifier, cost
+from .nets import Classifier, cost, to_grid
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,22 @@ def channel_stats(x: np.ndarray, chunk: int = 1024, pooled: bool = False) -> tup
     return torch.tensor(mean, dtype=torch.float32).view(shape), torch.tensor(std, dtype=torch.float32).view(shape)
 
 
-def _crop(x: torch.Tensor, patch: tuple[int, ...], cut: int, generator: torch.Generator) -> torch.Tensor:
-    """A random crop per sample, ``cut`` grid positions smaller along each spatial axis."""
-    sizes = [n - cut * p for n, p in zip(x.shape[2:], patch)]
-    starts = torch.randint(cut + 1, (len(x), len(patch)), generator=generator) * torch.tensor(patch)
-    out = x.new_empty((*x.shape[:2], *sizes))
-    for i, start in enumerate(starts.tolist()):
-        out[i] = x[(i, slice(None), *(slice(s, s + n) for s, n in zip(start, sizes)))]
-    return out
+def _crops(x: torch.Tensor, index: torch.Tensor, cut: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Samples ``index`` of grid inputs ``x``, each a random crop ``cut`` positions smaller
+    along each axis (views, not copies)."""
+    sizes = [n - cut for n in x.shape[2:]]
+    starts = torch.randint(cut + 1, (len(index), len(sizes)), generator=generator)
+    return [x[(i, slice(None), *(slice(s, s + n) for s, n in zip(start, sizes)))]
+            for i, start in zip(index.tolist(), starts.tolist())]
+
+
+def _normalised(samples: list[torch.Tensor], mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """One float32 batch of ``samples`` in the training layout, ``(x - mean) / std``: one copy
+    that converts the type, then in place."""
+    out = torch.empty((len(samples), *samples[0].shape), memory_format=_layout(samples[0].ndim + 1))
+    for row, sample in zip(out, samples):
+        row.copy_(sample)
+    return out.sub_(mean).div_(std)
 
 
 def _layout(ndim: int) -> torch.memory_format:
@@ -105,18 +114,19 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    mean, std = channel_stats(x_train, pooled=recipe.norm == "global")
-    model = Classifier(x_train.shape[1], patch, recipe.width, classes, recipe.blocks,
+    mean, std = (s.repeat_interleave(math.prod(patch), 1)  # grid channel c * prod(patch) + offset
+                 for s in channel_stats(x_train, pooled=recipe.norm == "global"))
+    x_all, y_all = to_grid(torch.from_numpy(x_train), patch), torch.from_numpy(y_train).long()
+    x_test = to_grid(torch.from_numpy(x_test), patch)
+    model = Classifier(x_all.shape[1], len(patch), recipe.width, classes, recipe.blocks,
                        recipe.kernel, recipe.pool)
-    figures = cost(model, torch.from_numpy(x_train[0]))
+    figures = cost(model, x_all[0])
     optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps = recipe.epochs * math.ceil(len(x_train) / recipe.batch)
     warmup = max(1, int(recipe.warmup * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(
         (s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warmup) / max(1, steps - warmup))))))
-    layout = _layout(x_train.ndim)
-    model = model.to(memory_format=layout)
-    x_all, y_all = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
+    model = model.to(memory_format=_layout(x_all.ndim))
     tracked = _peak_rss_reset()
     model.train()
     seconds, seen, epoch_losses = 0.0, 0, []
@@ -127,9 +137,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
             for first in range(0, len(order), recipe.batch):
                 start = time.perf_counter()
                 index = order[first : first + recipe.batch]
-                x = x_all[index]
-                x = _crop(x, patch, recipe.crop, generator) if recipe.crop else x
-                x = ((x.float() - mean) / std).contiguous(memory_format=layout)
+                x = _normalised(_crops(x_all, index, recipe.crop, generator), mean, std)
                 with torch.autocast("cpu", torch.bfloat16, enabled=recipe.bf16):
                     loss = nn.functional.cross_entropy(model(x), y_all[index])
                 optimiser.zero_grad(set_to_none=True)
@@ -149,14 +157,13 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, mean: torch.Tensor, std: torch.Tensor,
+def evaluate(model: nn.Module, x: torch.Tensor, y: np.ndarray, mean: torch.Tensor, std: torch.Tensor,
              recipe: Recipe) -> float:
-    """Top-1 accuracy in percent on the whole (uncropped) inputs."""
+    """Top-1 accuracy in percent on the whole (uncropped) grid inputs ``x``."""
     model.eval()
     correct = 0
     for first in range(0, len(x), 256):
-        batch = ((torch.from_numpy(x[first : first + 256]).float() - mean) / std).contiguous(
-            memory_format=_layout(x.ndim))
+        batch = _normalised(list(x[first : first + 256]), mean, std)
         with torch.autocast("cpu", torch.bfloat16, enabled=recipe.bf16):
             predicted = model(batch).argmax(1)
         correct += int((predicted.numpy() == y[first : first + 256]).sum())
