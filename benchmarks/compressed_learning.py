@@ -1,7 +1,7 @@
 """Compressed-domain learning against resizing, at equal model cost, on two tasks made here.
 
-    python benchmarks/compressed_learning.py            # the full benchmark (102 min on 2 cores)
-    python benchmarks/compressed_learning.py --seeds 1  # one seed per input (~50 min)
+    python benchmarks/compressed_learning.py            # the full benchmark (88 min on 2 cores)
+    python benchmarks/compressed_learning.py --seeds 1  # one seed per input (~40 min)
     python benchmarks/compressed_learning.py --quick    # a tiny run of every step (~3 min)
 
 Text: which of 100 words is printed, a few pixels high, on a 256 x 256 crop of a real photo.
