@@ -115,12 +115,11 @@ def train_all(tasks: list[Task], args: argparse.Namespace) -> list[dict]:
     by_key = {(task.name, kind.name): (task, kind) for task in tasks for kind in task.kinds}
     jobs = [(key, seed) for key, (_, kind) in by_key.items()
             for seed in (range(args.seeds) if kind.source in inputs.COMPARED else [0])]
+    recipes = {t.name: json.loads(json.dumps(asdict(t.recipe))) for t in tasks}  # as read back (lists, not tuples)
     done = {}
-    for (key, seed) in jobs:
-        task = by_key[key][0]
-        path = task.saved(key[1], seed)
-        same = json.loads(json.dumps(asdict(task.recipe)))  # as it reads back from JSON (lists, not tuples)
-        if path.is_file() and (result := json.loads(path.read_text()))["recipe"] == same:
+    for key, seed in jobs:
+        path = by_key[key][0].saved(key[1], seed)
+        if path.is_file() and (result := json.loads(path.read_text()))["recipe"] == recipes[key[0]]:
             done[(key, seed)] = result
     if done:
         log.info("%d of %d runs already finished under %s", len(done), len(jobs), args.data)
