@@ -109,7 +109,7 @@ def prepare_task(name: str, args: argparse.Namespace, config: dict) -> Task:
 
 
 def train_all(tasks: list[Task], args: argparse.Namespace) -> list[dict]:
-    """Train every task's kinds, ``args.seeds`` seeds each (the ceiling one), in one pool of
+    """Train every task's kinds, ``args.seeds`` seeds each (the ceiling: one), in one pool of
     ``args.jobs`` processes: the tasks' runs in order, so the short runs of the last task fill
     the cores that the long runs of the first leave idle at its end. Returns the table rows."""
     by_key = {(task.name, kind.name): (task, kind) for task in tasks for kind in task.kinds}
