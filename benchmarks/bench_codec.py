@@ -19,10 +19,10 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import env_info, print_table, time_call, write_json  # noqa: E402
+from _common import env_info, print_table, time_call, write_json
 
-import walloc_plugins as wp  # noqa: E402
-from walloc_plugins.audiofile import read_audio  # noqa: E402
+import walloc_plugins as wp
+from walloc_plugins.audiofile import read_audio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IMAGE = DATA / "images" / "dev" / "lomiri-nuthatch.png"

@@ -29,10 +29,10 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import env_info, print_table, write_json  # noqa: E402
+from _common import env_info, print_table, write_json
 
-import walloc_plugins as wp  # noqa: E402
-from walloc_plugins.convert import convert_folder  # noqa: E402
+import walloc_plugins as wp
+from walloc_plugins.convert import convert_folder
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "train"
 CODEC = "rgb-16x-linear"

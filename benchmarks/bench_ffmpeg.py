@@ -41,11 +41,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import env_info, print_table, write_json  # noqa: E402
+from _common import env_info, print_table, write_json
 
-from ffmpeg_filter import StreamReport, decode_stream, encode_stream, filter_stream  # noqa: E402
-from walloc_plugins.audiofile import find_ffmpeg, read_audio  # noqa: E402
-from walloc_plugins.wav import write_wav_header  # noqa: E402
+from ffmpeg_filter import StreamReport, decode_stream, encode_stream, filter_stream
+from walloc_plugins.audiofile import find_ffmpeg, read_audio
+from walloc_plugins.wav import write_wav_header
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PIECE = 1 << 20  # bytes per write into a pipe

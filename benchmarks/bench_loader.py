@@ -31,11 +31,11 @@ from torchvision.io import decode_jpeg, decode_png, read_file
 from torchvision.transforms.v2 import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import env_info, print_table, write_json  # noqa: E402
+from _common import env_info, print_table, write_json
 
-from torchvision_ext import io  # noqa: E402
-from walloc_plugins.convert import convert_folder  # noqa: E402
-from walloc_plugins.registry import get_entry  # noqa: E402
+from torchvision_ext import io
+from walloc_plugins.convert import convert_folder
+from walloc_plugins.registry import get_entry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAIN = DATA / "images" / "train"

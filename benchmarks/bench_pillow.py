@@ -25,10 +25,10 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import env_info, print_table, time_call, write_json  # noqa: E402
+from _common import env_info, print_table, time_call, write_json
 
-import pillow_codec  # noqa: E402, F401  (registers WLC)
-import walloc_plugins as wp  # noqa: E402
+import pillow_codec  # noqa: F401  (registers WLC)
+import walloc_plugins as wp
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = DATA / "images" / "dev" / "lomiri-nuthatch.png"

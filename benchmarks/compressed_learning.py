@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -36,13 +36,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: import the benchmarks package and _common
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import env_info, markdown_table, print_table, write_json  # noqa: E402
+from _common import env_info, markdown_table, print_table, write_json
 
-from benchmarks.learning import inputs, runner, sets, training  # noqa: E402
-from walloc_plugins.files import atomic_write  # noqa: E402
-from benchmarks.learning.speech_data import SpeechTask, espeak  # noqa: E402
-from benchmarks.learning.text_data import TextTask, missing_fonts  # noqa: E402
-from benchmarks.learning.words import PRINTED, SPOKEN  # noqa: E402
+from benchmarks.learning import inputs, runner, sets, training
+from benchmarks.learning.speech_data import SpeechTask, espeak
+from benchmarks.learning.text_data import TextTask, missing_fonts
+from benchmarks.learning.words import PRINTED, SPOKEN
+from walloc_plugins.files import atomic_write
 
 log = logging.getLogger("compressed_learning")
 SHARED = ROOT.parent / "shared" / "data"

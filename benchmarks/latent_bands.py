@@ -24,12 +24,12 @@ from scipy.signal import resample
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import env_info, print_table, write_json  # noqa: E402
+from _common import env_info, print_table, write_json
 
-from benchmarks.learning.inputs import kinds, lanczos_round_trip  # noqa: E402
-from benchmarks.learning.speech_data import SpeechTask  # noqa: E402
-from benchmarks.learning.text_data import TextTask  # noqa: E402
-from walloc_plugins import load_codec  # noqa: E402
+from benchmarks.learning.inputs import kinds, lanczos_round_trip
+from benchmarks.learning.speech_data import SpeechTask
+from benchmarks.learning.text_data import TextTask
+from walloc_plugins import load_codec
 
 SHARED = ROOT.parent / "shared" / "data"
 # Band edges chosen at the resizes' Nyquist frequencies: 64 and 128 pixels of 256 keep up to

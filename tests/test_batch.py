@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DEV_IMAGES, SHARED
 from PIL import Image
 
 import walloc_plugins as wp
 from walloc_plugins.batch import BatchDecoder, BatchEncoder, count_errors
-
-from conftest import DEV_IMAGES, SHARED
 
 TRAIN_IMAGES = SHARED / "images" / "train"
 

@@ -10,7 +10,13 @@ import zlib
 
 import pytest
 
-from walloc_plugins import ContainerError, TruncatedError, UnsupportedVersionError, WlcHeader, is_wlc
+from walloc_plugins import (
+    ContainerError,
+    TruncatedError,
+    UnsupportedVersionError,
+    WlcHeader,
+    is_wlc,
+)
 from walloc_plugins import container as wlc
 
 IMAGE_FIELDS = dict(

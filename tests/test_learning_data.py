@@ -7,13 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shared_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.learning import speech_data, text_data  # noqa: E402
-from benchmarks.learning.words import PRINTED, SPOKEN  # noqa: E402
-
+from benchmarks.learning import speech_data, text_data
+from benchmarks.learning.words import PRINTED, SPOKEN
 
 PHOTOS = shared_folder("*.png", "images/train", "images/dev")
 MUSIC = shared_folder("*.flac", "music/train", "music/dev")

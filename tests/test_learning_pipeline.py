@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED, shared_folder
 from PIL import Image
 from torch import nn
-
-from conftest import SHARED, shared_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import compressed_learning  # noqa: E402
-from benchmarks.learning import inputs, speech_data, text_data, training  # noqa: E402
-from benchmarks.learning.nets import Classifier, cost, to_grid  # noqa: E402
+import compressed_learning
+
+from benchmarks.learning import inputs, speech_data, text_data, training
+from benchmarks.learning.nets import Classifier, cost, to_grid
 
 SETUP = "run benchmarks/learning/setup_data.sh"
 

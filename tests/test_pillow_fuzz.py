@@ -9,8 +9,8 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile, UnidentifiedImageError
 from helpers import mutate
+from PIL import Image, ImageFile, UnidentifiedImageError
 from test_pillow_plugin import with_header
 
 import walloc_plugins as wp

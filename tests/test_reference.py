@@ -24,7 +24,11 @@ import walloc_plugins as wp
 from walloc_plugins import CodecMismatchError, ConfigError, registry
 from walloc_plugins.codec import weights_sha256
 from walloc_plugins.model import Compander, Decompander, Quantizer
-from walloc_plugins.reference.audio_decoder import Snake, WeightNormConv1d, WeightNormConvTranspose1d
+from walloc_plugins.reference.audio_decoder import (
+    Snake,
+    WeightNormConv1d,
+    WeightNormConvTranspose1d,
+)
 from walloc_plugins.reference.codec import ReferenceCodec, _filters, _mirror
 from walloc_plugins.reference.config import ReferenceConfig
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import walloc_plugins
-from walloc_plugins import CodecMismatchError, UnknownCodecError, UnknownCoderError, WallocWarning, registry
+from walloc_plugins import (
+    CodecMismatchError,
+    UnknownCodecError,
+    UnknownCoderError,
+    WallocWarning,
+    registry,
+)
 
 PLUGIN = '''
 """A third-party walloc plugin: one codec and one entropy coder."""

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from walloc_plugins import InputError
-from walloc_plugins.wav import pcm_bytes, read_wav, read_wav_blocks, read_wav_format, write_wav, write_wav_header
+from walloc_plugins.wav import (
+    pcm_bytes,
+    read_wav,
+    read_wav_blocks,
+    read_wav_format,
+    write_wav,
+    write_wav_header,
+)
 
 
 def tone(frames=1000, channels=2):

@@ -27,10 +27,10 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from walloc_plugins.audiofile import read_audio  # noqa: E402
-from walloc_plugins.codec import WallocCodec  # noqa: E402
-from walloc_plugins.config import CodecConfig  # noqa: E402
-from walloc_plugins.wavelets import wpt_analysis  # noqa: E402
+from walloc_plugins.audiofile import read_audio
+from walloc_plugins.codec import WallocCodec
+from walloc_plugins.config import CodecConfig
+from walloc_plugins.wavelets import wpt_analysis
 
 SHARED = ROOT.parent / "shared" / "data"
 MODELS = ROOT / "walloc_plugins" / "models"

@@ -128,7 +128,7 @@ def flip_classes(codec: WallocCodec) -> tuple[torch.Tensor, torch.Tensor]:
     return odd, 1 - energy.max(dim=1).values / weight.sum(1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _band_classes(levels: int) -> torch.Tensor:
     """Per 2D packet (natural order): 0 even, 1 odd, 2 neither, measured on a random image."""
     stride = 1 << levels
@@ -142,7 +142,7 @@ def _band_classes(levels: int) -> torch.Tensor:
 
 
 def collate_latents(
-    batch: Sequence[Any], *, pad_value: int | float = 0, sizes: bool = False
+    batch: Sequence[Any], *, pad_value: float = 0, sizes: bool = False
 ) -> Any:
     """``collate_fn`` for latents of mixed grid sizes: pads them at the bottom and right.
 

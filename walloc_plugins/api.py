@@ -13,9 +13,9 @@ import torch
 
 from . import container as wlc
 from .codec import DECODE_TILE, Latent, WallocCodec
+from .config import CodecConfig
 from .errors import ContainerError, InputError
 from .files import Source, atomic_write, open_source
-from .config import CodecConfig
 from .registry import find_entry, get_coder, load_codec
 
 __all__ = [

@@ -302,9 +302,8 @@ def _float_latent(codec_name: str, array: np.ndarray, sample_rate: int | None) -
     """``analysis`` latents of the codec that wrote the file (colour channels only)."""
     import torch
 
-    from .registry import load_codec
-
     from .api import _audio_array, _image_tensor
+    from .registry import load_codec
 
     codec = load_codec(codec_name)
     if sample_rate is None:

@@ -15,7 +15,14 @@ import pluggy
 
 from . import hookspecs
 from .config import CodecConfig
-from .errors import CodecMismatchError, ConfigError, RegistryError, UnknownCodecError, UnknownCoderError, WallocWarning
+from .errors import (
+    CodecMismatchError,
+    ConfigError,
+    RegistryError,
+    UnknownCodecError,
+    UnknownCoderError,
+    WallocWarning,
+)
 
 if TYPE_CHECKING:
     from .codec import WallocCodec

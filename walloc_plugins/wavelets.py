@@ -139,7 +139,7 @@ def _support(full: torch.Tensor) -> tuple[torch.Tensor, int]:
     return centred[:, lo : hi + 1], lo - n // 2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _responses(g: int) -> tuple[tuple[torch.Tensor, int], tuple[torch.Tensor, int]]:
     """Impulse responses of g levels along one axis (B = 2**g bands, natural order), float64.
 

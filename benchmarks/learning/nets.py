@@ -35,7 +35,7 @@ def to_grid(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
     return x.reshape(n, c, grid[0], patch[0]).transpose(2, 3).reshape(n, c * patch[0], grid[0])
 
 
-def _conv(ndim: int) -> type[nn.Conv1d] | type[nn.Conv2d]:
+def _conv(ndim: int) -> type[nn.Conv1d | nn.Conv2d]:
     return nn.Conv2d if ndim == 2 else nn.Conv1d
 
 

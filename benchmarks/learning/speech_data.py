@@ -38,7 +38,7 @@ def espeak() -> str | None:
     return shutil.which("espeak-ng")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def say(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
     """float32 mono speech at ``RATE`` with leading and trailing silence cut."""
     binary = espeak()

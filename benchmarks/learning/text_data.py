@@ -61,12 +61,12 @@ class TextSample:
         return PRINTED[self.label]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(name: str, size: float) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT_ROOT / name), size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def x_height_per_size(name: str) -> float:
     """The height of a lowercase ``x`` over the font size (about 0.5 for most text faces)."""
     _, top, _, bottom = _font(name, 200).getbbox("x")
@@ -85,7 +85,7 @@ def word_mask(word: str, font: str, font_size: float, angle: float) -> np.ndarra
     return mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))

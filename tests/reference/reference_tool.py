@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 warnings.filterwarnings("ignore")  # pkg_resources and legacy weight_norm deprecations
-from walloc import walloc  # noqa: E402  (after the warnings filter)
+from walloc import walloc
 
 AUDIO_BLOCK = 1 << 16
 TRAINING = {  # the training notebooks' non-architecture fields

@@ -23,11 +23,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-import walloc_plugins as wp  # noqa: E402
-from walloc_plugins import container  # noqa: E402
-from walloc_plugins.api import _audio_latents, channel_groups  # noqa: E402
-from walloc_plugins.audiofile import read_audio  # noqa: E402
-from walloc_plugins.registry import get_entry  # noqa: E402
+import walloc_plugins as wp
+from walloc_plugins import container
+from walloc_plugins.api import _audio_latents, channel_groups
+from walloc_plugins.audiofile import read_audio
+from walloc_plugins.registry import get_entry
 
 DATA = ROOT.parent / "shared" / "data"
 VERSION_DIR = HERE / f"v{container.FORMAT_VERSION}"
