@@ -9,9 +9,12 @@ import pytest
 import torch
 from conftest import DEV_IMAGES
 
-from walloc_plugins import load_codec
+import walloc_plugins.train as walloc_train
+from walloc_plugins import InputError, load_codec
 from walloc_plugins.cli import main
+from walloc_plugins.codec import WallocCodec
 from walloc_plugins.train import PRESETS, TrainOptions, _lr_factor, train
+from walloc_plugins.wavelets import wpt_analysis
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def photos(tmp_path_factory):
 
 def test_cli_trains_exports_and_resumes(tmp_path, photos, capsys):
     args = ["train", "rgb-16x", str(photos), "--out", str(tmp_path), "--steps", "3", "--batch", "2",
-            "--crop", "64", "--init", "rgb-16x-linear", "--device", "cpu", "-q"]
+            "--crop", "64", "--pool", "8", "--init", "rgb-16x-linear", "--device", "cpu", "-q"]
     assert main(args) == 0
     card = json.loads((tmp_path / "rgb-16x.json").read_text())
     assert card["config"] == PRESETS["rgb-16x"].to_dict()
@@ -36,7 +39,7 @@ def test_cli_trains_exports_and_resumes(tmp_path, photos, capsys):
 
 
 def test_starting_from_the_linear_codec_starts_at_its_quality(photos, tmp_path):
-    options = TrainOptions(steps=1, batch=2, crop=64, lr=0.0, warmup=1)
+    options = TrainOptions(steps=1, batch=2, crop=64, pool=4, lr=0.0, warmup=1)
     weights = train(PRESETS["rgb-16x"], photos, tmp_path, options, name="t", init="rgb-16x-linear")
     trained, linear = load_codec(weights), load_codec("rgb-16x-linear")
     x = torch.rand(1, 3, 64, 64)
@@ -48,3 +51,42 @@ def test_learning_rate_schedule():
     assert _lr_factor(0, options) == pytest.approx(0.01)
     assert _lr_factor(99, options) == pytest.approx(1.0)
     assert _lr_factor(1000, options) == pytest.approx(0.01)
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path, monkeypatch):
+    options = TrainOptions(steps=4, batch=2, crop=64, pool=6, checkpoint_every=2, validate_every=2)
+    whole = train(PRESETS["gray-16x"], photos, tmp_path / "whole", options, name="t", init="gray-16x-linear")
+
+    def save_then_die(path, state):  # the run is killed right after its first checkpoint
+        save(path, state)
+        raise KeyboardInterrupt
+
+    save = walloc_train._save_checkpoint
+    monkeypatch.setattr(walloc_train, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(PRESETS["gray-16x"], photos, tmp_path / "parts", options, name="t", init="gray-16x-linear")
+    monkeypatch.setattr(walloc_train, "_save_checkpoint", save)
+    parts = train(PRESETS["gray-16x"], photos, tmp_path / "parts", options, name="t", resume=True)
+    a, b = torch.load(whole, weights_only=True), torch.load(parts, weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    linear = load_codec("gray-16x-linear").state_dict()
+    assert any(not torch.equal(a[k], linear[k]) for k in a if "skip" in k)  # it did train
+    assert [json.loads(line)["step"] for line in (tmp_path / "parts" / "log.jsonl").read_text().splitlines()] == [2, 4]
+
+
+@pytest.mark.parametrize("preset", ["rgb-16x", "stereo-20x"])
+def test_the_loss_on_bands_is_the_signal_mse(preset):
+    """Training never builds the signal: its loss must still be the reference's signal-domain MSE."""
+    codec = WallocCodec(PRESETS[preset])
+    torch.manual_seed(0)
+    x = torch.rand(2, codec.config.channels, *(64,) * codec.config.ndim) - 0.5 if preset == "rgb-16x" else \
+        torch.rand(2, 2, 64 * codec.config.stride) - 0.5
+    bands = wpt_analysis(x, codec.config.levels, codec.config.ndim)
+    estimate = codec.decoder(codec.encoder(bands))
+    expected = torch.mean((codec(x) - x) ** 2)
+    assert walloc_train._signal_mse(codec.config, estimate, bands).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_a_crop_larger_than_every_file_is_refused(photos, tmp_path):
+    with pytest.raises(InputError, match="lower --crop"):
+        train(PRESETS["rgb-16x"], photos, tmp_path, TrainOptions(steps=1, crop=1 << 14, pool=2), name="t")

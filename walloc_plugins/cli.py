@@ -113,15 +113,21 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, required=True, help="folder for checkpoints, log.jsonl and NAME.pt/.json")
     tr.add_argument("--name", help="codec name written into files (default: the preset or file name)")
     tr.add_argument("--init", help="start from a codec of the same shape, e.g. rgb-16x-linear")
-    tr.add_argument("--steps", type=int, default=3000)
-    tr.add_argument("--batch", type=int, default=16)
-    tr.add_argument("--crop", type=int, default=256, help="image crop in pixels; audio crop in latent frames")
-    tr.add_argument("--lr", type=float, default=5e-4)
-    tr.add_argument("--warmup", type=int, default=200)
-    tr.add_argument("--seed", type=int, default=0)
+    defaults = _train_defaults()
+    for flag, kind, text in (
+        ("steps", int, "optimiser steps"),
+        ("batch", int, "crops per step"),
+        ("crop", int, "image crop in pixels; audio crop in latent frames (2^levels samples each)"),
+        ("pool", int, "random crops whose wavelet bands are computed once before training"),
+        ("lr", float, "peak learning rate of the synthesis network (linear parts: 1/100 of it)"),
+        ("warmup", int, "steps of linear warm-up before the cosine decay"),
+        ("seed", int, "seed of the crops, the draws and the bottleneck noise"),
+    ):
+        tr.add_argument(f"--{flag}", type=kind, help=f"{text} (default {defaults[flag]})")
     tr.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
     tr.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    tr.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
+    tr.add_argument("--amp", action=argparse.BooleanOptionalAction,
+                    help="bfloat16 autocast (default: on for CUDA and for CPUs with AMX or AVX-512 BF16)")
     tr.set_defaults(run=_train)
 
     ev = sub.add_parser("eval", parents=[common], help="measure codecs against JPEG/WebP/AVIF/Lanczos or Opus/MP3/resampling")
@@ -264,22 +270,29 @@ def _codecs(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import CodecConfig
-    from .train import PRESETS, TrainOptions, train
+    import torch
+
+    from .config import CodecConfig, TrainOptions
+    from .train import PRESETS, bf16_is_fast, train
 
     if args.config in PRESETS:
         config, name = PRESETS[args.config], args.name or args.config
     else:
         card = json.loads(Path(args.config).read_text(encoding="utf-8"))
         config, name = CodecConfig.from_dict(card.get("config", card)), args.name or Path(args.config).stem
-    options = TrainOptions(steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, warmup=args.warmup,
-                           seed=args.seed, amp=args.amp)
-    import torch
-
     device = args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    given = {key: getattr(args, key) for key in _train_defaults() if getattr(args, key) is not None}
+    amp = bf16_is_fast(device) if args.amp is None else args.amp
+    options = TrainOptions(**given, amp=amp)
     weights = train(config, args.data, args.out, options, name=name, init=args.init, resume=args.resume, device=device)
     print(f"{weights}: load it with walloc_plugins.load_codec({str(weights)!r})")
     return 0
+
+
+def _train_defaults() -> dict:
+    from .config import TrainOptions
+
+    return {key: getattr(TrainOptions, key) for key in ("steps", "batch", "crop", "pool", "lr", "warmup", "seed")}
 
 
 def _eval(args: argparse.Namespace) -> int:

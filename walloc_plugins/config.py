@@ -1,4 +1,4 @@
-"""CodecConfig: the one dataclass that describes a WaLLoC codec completely."""
+"""CodecConfig, the one dataclass that describes a WaLLoC codec completely, and TrainOptions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["REFERENCE_AUDIO_BLOCK", "Architecture", "CodecConfig", "Modality"]
+__all__ = ["REFERENCE_AUDIO_BLOCK", "Architecture", "CodecConfig", "Modality", "TrainOptions"]
 
 Modality = Literal["image", "audio"]
 Architecture = Literal["walloc", "reference"]
@@ -176,6 +176,29 @@ class CodecConfig:
             return cls(**data)
         except TypeError as exc:  # a required key is missing
             raise ConfigError(f"incomplete codec config: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train (the config says what). Steps count optimiser updates.
+
+    ``crop`` is in pixels for images and in latent frames (``2**levels`` samples each) for
+    audio; ``pool`` is how many random crops have their bands computed before training.
+    ``amp`` is bfloat16 autocast, on the CPU (fast where it has AMX or AVX-512 BF16) or CUDA.
+    """
+
+    steps: int = 3000
+    batch: int = 32
+    crop: int = 192
+    pool: int = 6000
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.0
+    seed: int = 0
+    validate_every: int = 250
+    checkpoint_every: int = 250
+    linear_lr_ratio: float = 0.01
+    amp: bool = False
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:
