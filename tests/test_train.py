@@ -33,9 +33,9 @@ def test_cli_trains_exports_and_resumes(tmp_path, photos, capsys):
     assert card["config"] == PRESETS["rgb-16x"].to_dict()
     codec = load_codec(tmp_path / "rgb-16x.pt")
     assert codec.weights_sha256() == card["sha256"] and codec.name == "rgb-16x"
-    assert [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [3]
+    assert [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [0, 3]
     assert main([*args[:6], "5", *args[7:], "--resume"]) == 0  # continues from step 3
-    assert [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [3, 5]
+    assert [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [0, 3, 5]
 
 
 def test_starting_from_the_linear_codec_starts_at_its_quality(photos, tmp_path):
@@ -71,7 +71,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path, monkeypatch
     assert all(torch.equal(a[k], b[k]) for k in a)
     linear = load_codec("gray-16x-linear").state_dict()
     assert any(not torch.equal(a[k], linear[k]) for k in a if "skip" in k)  # it did train
-    assert [json.loads(line)["step"] for line in (tmp_path / "parts" / "log.jsonl").read_text().splitlines()] == [2, 4]
+    assert [json.loads(line)["step"] for line in (tmp_path / "parts" / "log.jsonl").read_text().splitlines()] == [0, 2, 4]
 
 
 @pytest.mark.parametrize("preset", ["rgb-16x", "stereo-20x"])

@@ -83,8 +83,10 @@ def train(
     from tqdm import tqdm
 
     bar = tqdm(total=options.steps, initial=step, desc=f"training {name}", unit="step")
+    if not history:  # where the run starts: the init's quality
+        _record(out, history, step=0, val_psnr=_validate(codec, validation), seconds=0.0)
     codec.train()
-    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    started = time.perf_counter() - history[-1]["seconds"]
     while step < options.steps:
         bands = pool[torch.randint(len(pool), (options.batch,), generator=draws)].to(device, torch.float32)
         with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=options.amp):
@@ -98,12 +100,8 @@ def train(
         bar.update()
         bar.set_postfix(loss=f"{loss.item():.2e}", psnr=f"{_psnr(loss.item()):.2f}")
         if step % options.validate_every == 0 or step == options.steps:
-            record = {"step": step, "train_psnr": _psnr(loss.item()), "val_psnr": _validate(codec, validation),
-                      "lr": schedule.get_last_lr()[0], "seconds": time.perf_counter() - started}
-            history.append(record)
-            with (out / "log.jsonl").open("a") as fo:
-                fo.write(json.dumps(record) + "\n")
-            log.info("step %d: validation PSNR %.2f dB", step, record["val_psnr"])
+            _record(out, history, step=step, train_psnr=_psnr(loss.item()), val_psnr=_validate(codec, validation),
+                    lr=schedule.get_last_lr()[0], seconds=time.perf_counter() - started)
         if step % options.checkpoint_every == 0 or step == options.steps:
             state = {"model": codec.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                      "draws": draws.get_state(), "noise": torch.get_rng_state(), "step": step,
@@ -111,6 +109,14 @@ def train(
             _save_checkpoint(checkpoint, state)
     bar.close()
     return _export(codec.cpu().eval(), out, name, options, history, data)
+
+
+def _record(out: Path, history: list, **record: float) -> None:
+    """Append a validation record to the history and to ``out/log.jsonl``."""
+    history.append(record)
+    with (out / "log.jsonl").open("a") as fo:
+        fo.write(json.dumps(record) + "\n")
+    log.info("step %d: validation PSNR %.2f dB", record["step"], record["val_psnr"])
 
 
 def bf16_is_fast(device: str) -> bool:
