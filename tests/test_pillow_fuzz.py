@@ -105,7 +105,7 @@ def test_truncation_at_every_byte(sample):
         ({"latent_channels": 13}, "unloadable", "does not fit codec"),
         ({"levels": 2, "padding": [[0, 3], [0, 3]]}, "unloadable", "does not fit codec"),
         ({"coder": "brotli"}, "unloadable", "unknown entropy coder 'brotli'"),
-        ({"codec": "rgb-16x", "weights": "0" * 64}, "unloadable", "unknown codec 'rgb-16x'"),
+        ({"codec": "rgb-1000x", "weights": "0" * 64}, "unloadable", "unknown codec 'rgb-1000x'"),
         ({"size": [45, 200]}, "unidentified", "invalid padding"),
         ({"size": [45, 200], "padding": [[0, 3], [0, 0]]}, "unloadable", "WebP latent"),
     ],

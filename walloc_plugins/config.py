@@ -191,7 +191,7 @@ class TrainOptions:
     batch: int = 32
     crop: int = 192
     pool: int = 6000
-    lr: float = 2e-3
+    lr: float = 1e-3
     warmup: int = 100
     weight_decay: float = 0.0
     seed: int = 0

@@ -108,7 +108,8 @@ def train(
                      "history": json.dumps(history)}
             _save_checkpoint(checkpoint, state)
     bar.close()
-    return _export(codec.cpu().eval(), out, name, options, history, data)
+    provenance = {**asdict(options), "data": str(data), "init": init, "device": str(device)}
+    return _export(codec.cpu().eval(), out, name, provenance, history)
 
 
 def _record(out: Path, history: list, **record: float) -> None:
@@ -270,13 +271,13 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, fo)
 
 
-def _export(codec: WallocCodec, out: Path, name: str, options: TrainOptions, history: list, data: Path) -> Path:
+def _export(codec: WallocCodec, out: Path, name: str, provenance: dict, history: list) -> Path:
     weights = out / f"{name}.pt"
     digest = codec.save_weights(weights)
     card = {
         "config": codec.config.to_dict(),
         "description": f"trained WaLLoC codec, {codec.config.dimensionality_reduction:g}x",
-        "meta": {"training": {**asdict(options), "data": str(data)}, "final": history[-1] if history else {}},
+        "meta": {"training": provenance, "start": history[0], "final": history[-1]},
         "name": name,
         "sha256": digest,
     }
