@@ -27,7 +27,7 @@ from walloc_plugins.audiofile import read_audio
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IMAGE = DATA / "images" / "dev" / "lomiri-nuthatch.png"
 AUDIO = DATA / "audio" / "dev" / "music-blues.flac"
-IMAGE_CODECS = ["rgb-16x-linear", "rgb-4x-linear"]
+IMAGE_CODECS = ["rgb-16x", "rgb-16x-linear", "rgb-4x-linear"]
 AUDIO_CODECS = ["stereo-20x-linear", "stereo-5x-linear"]
 
 
