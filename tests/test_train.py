@@ -54,24 +54,28 @@ def test_learning_rate_schedule():
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path, monkeypatch):
-    options = TrainOptions(steps=4, batch=2, crop=64, pool=6, checkpoint_every=2, validate_every=2)
+    options = TrainOptions(steps=4, batch=2, crop=64, pool=6, checkpoint_every=2, validate_every=1)
     whole = train(PRESETS["gray-16x"], photos, tmp_path / "whole", options, name="t", init="gray-16x-linear")
 
-    def save_then_die(path, state):  # the run is killed right after its first checkpoint
-        save(path, state)
-        raise KeyboardInterrupt
+    def record_then_die(out, history, **record):  # killed after step 3's record, past the step-2 checkpoint
+        keep(out, history, **record)
+        if record["step"] == 3:
+            raise KeyboardInterrupt
 
-    save = walloc_train._save_checkpoint
-    monkeypatch.setattr(walloc_train, "_save_checkpoint", save_then_die)
+    keep = walloc_train._record
+    monkeypatch.setattr(walloc_train, "_record", record_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(PRESETS["gray-16x"], photos, tmp_path / "parts", options, name="t", init="gray-16x-linear")
-    monkeypatch.setattr(walloc_train, "_save_checkpoint", save)
+    monkeypatch.setattr(walloc_train, "_record", keep)
     parts = train(PRESETS["gray-16x"], photos, tmp_path / "parts", options, name="t", resume=True)
     a, b = torch.load(whole, weights_only=True), torch.load(parts, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     linear = load_codec("gray-16x-linear").state_dict()
     assert any(not torch.equal(a[k], linear[k]) for k in a if "skip" in k)  # it did train
-    assert [json.loads(line)["step"] for line in (tmp_path / "parts" / "log.jsonl").read_text().splitlines()] == [0, 2, 4]
+    logs = [(tmp_path / run / "log.jsonl").read_text() for run in ("whole", "parts")]
+    assert [json.loads(line)["step"] for line in logs[1].splitlines()] == [0, 1, 2, 3, 4]  # step 3 once
+    assert [json.loads(line)["val_psnr"] for line in logs[1].splitlines()] == \
+        [json.loads(line)["val_psnr"] for line in logs[0].splitlines()]
 
 
 @pytest.mark.parametrize("preset", ["rgb-16x", "stereo-20x"])

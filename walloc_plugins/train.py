@@ -79,6 +79,8 @@ def train(
         draws.set_state(state["draws"])
         torch.set_rng_state(state["noise"])
         step, history = state["step"], json.loads(state["history"])
+        # The log as of the checkpoint: records written after it would come again.
+        (out / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in history))
         log.info("resumed at step %d", step)
     from tqdm import tqdm
 
